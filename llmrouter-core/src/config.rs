@@ -1,0 +1,481 @@
+//! Router configuration: LLMRouter's YAML keys, parsed strictly, with paths resolved on demand.
+//!
+//! The raw serde types here mirror the file; [`Config`] is the validated view routers use. Every
+//! router owns a typed `hparam` struct and reads it with [`Config::hparams`], so an unknown or
+//! mistyped hyper-parameter is an error that names the file, line and key.
+//!
+//! Relative paths resolve against the working directory first, then against the folder of the
+//! config file; when neither exists the error lists both.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    data_path: RawDataPath,
+    /// Parsed per router by [`Config::hparams`]; kept here so that the key is known.
+    #[serde(default)]
+    #[allow(dead_code)]
+    hparam: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    model_path: RawModelPath,
+    #[serde(default)]
+    metric: RawMetric,
+    #[serde(default)]
+    api_endpoint: Option<String>,
+    #[serde(default)]
+    embedding: Option<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataPath {
+    llm_data: Option<String>,
+    query_data_train: Option<String>,
+    query_data_test: Option<String>,
+    routing_data_train: Option<String>,
+    routing_data_test: Option<String>,
+    /// LLMRouter's precomputed Longformer embeddings: accepted so that its configs load, not used
+    /// (routers here compute their own query features).
+    query_embedding_data: Option<String>,
+    /// LLMRouter's precomputed model-description embeddings: accepted, not used.
+    llm_embedding_data: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModelPath {
+    save_model_path: Option<String>,
+    load_model_path: Option<String>,
+    /// LLMRouter's warm-start path: accepted, not used.
+    ini_model_path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetric {
+    #[serde(default)]
+    weights: MetricWeights,
+}
+
+/// `metric.weights`: how a decision trades quality against cost.
+///
+/// Unlike Python LLMRouter, these are used: routers that predict per-model quality pick the model
+/// maximising `performance * score - cost * normalised_cost`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricWeights {
+    /// Weight of predicted quality (default 1).
+    pub performance: f64,
+    /// Weight of normalised cost (default 0: quality only).
+    pub cost: f64,
+    /// Weight of an LLM-judge score (default 0; reserved, as in LLMRouter).
+    pub llm_judge: f64,
+}
+
+impl Default for MetricWeights {
+    fn default() -> Self {
+        MetricWeights { performance: 1.0, cost: 0.0, llm_judge: 0.0 }
+    }
+}
+
+/// The data files a config can name, by their `data_path.*` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKey {
+    /// `data_path.llm_data`: the candidate models.
+    LlmData,
+    /// `data_path.query_data_train`.
+    QueryDataTrain,
+    /// `data_path.query_data_test`.
+    QueryDataTest,
+    /// `data_path.routing_data_train`.
+    RoutingDataTrain,
+    /// `data_path.routing_data_test`.
+    RoutingDataTest,
+}
+
+impl DataKey {
+    /// The dotted key as written in the YAML file.
+    pub fn key(self) -> &'static str {
+        match self {
+            DataKey::LlmData => "data_path.llm_data",
+            DataKey::QueryDataTrain => "data_path.query_data_train",
+            DataKey::QueryDataTest => "data_path.query_data_test",
+            DataKey::RoutingDataTrain => "data_path.routing_data_train",
+            DataKey::RoutingDataTest => "data_path.routing_data_test",
+        }
+    }
+}
+
+/// A loaded, validated router config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    path: PathBuf,
+    text: String,
+    data_path: RawDataPathValues,
+    save_model_path: Option<String>,
+    load_model_path: Option<String>,
+    /// `metric.weights`.
+    pub metric: MetricWeights,
+    /// `api_endpoint`: the default OpenAI-compatible base URL for candidates without their own.
+    pub api_endpoint: Option<String>,
+    /// `embedding`: the embedder section (interpreted by routers that embed queries).
+    pub embedding: Option<serde_yaml_ng::Value>,
+    /// Keys that were accepted for compatibility with Python LLMRouter but have no effect here.
+    pub ignored_keys: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct RawDataPathValues {
+    llm_data: Option<String>,
+    query_data_train: Option<String>,
+    query_data_test: Option<String>,
+    routing_data_train: Option<String>,
+    routing_data_test: Option<String>,
+}
+
+/// Empty strings (LLMRouter writes `api_endpoint: ''`) mean "not set".
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    /// Reads and validates the YAML file at `path` (relative to the working directory).
+    pub fn load(path: impl AsRef<Path>) -> Result<Config> {
+        let given = path.as_ref();
+        let abs = absolutize(given);
+        if !abs.is_file() {
+            return Err(Error::ConfigNotFound { given: given.display().to_string(), tried: abs });
+        }
+        let text = std::fs::read_to_string(&abs).map_err(|e| Error::io("read config file", &abs, e))?;
+        Config::from_yaml_str(&text, abs)
+    }
+
+    /// Parses config text as if it had been read from `path` (used for error messages and for
+    /// resolving relative paths).
+    pub fn from_yaml_str(text: &str, path: impl Into<PathBuf>) -> Result<Config> {
+        let path = path.into();
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            parse_yaml(text, &path)?
+        };
+        let metric = raw.metric.weights;
+        for (key, value) in [
+            ("metric.weights.performance", metric.performance),
+            ("metric.weights.cost", metric.cost),
+            ("metric.weights.llm_judge", metric.llm_judge),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return Err(Error::Config {
+                    path,
+                    line: None,
+                    column: None,
+                    message: format!("key `{key}`: expected a non-negative number, found {value}"),
+                });
+            }
+        }
+        let mut ignored_keys = Vec::new();
+        if non_empty(raw.data_path.query_embedding_data.clone()).is_some() {
+            ignored_keys.push("data_path.query_embedding_data");
+        }
+        if non_empty(raw.data_path.llm_embedding_data.clone()).is_some() {
+            ignored_keys.push("data_path.llm_embedding_data");
+        }
+        if non_empty(raw.model_path.ini_model_path.clone()).is_some() {
+            ignored_keys.push("model_path.ini_model_path");
+        }
+        let d = raw.data_path;
+        Ok(Config {
+            path,
+            text: text.to_owned(),
+            data_path: RawDataPathValues {
+                llm_data: non_empty(d.llm_data),
+                query_data_train: non_empty(d.query_data_train),
+                query_data_test: non_empty(d.query_data_test),
+                routing_data_train: non_empty(d.routing_data_train),
+                routing_data_test: non_empty(d.routing_data_test),
+            },
+            save_model_path: non_empty(raw.model_path.save_model_path),
+            load_model_path: non_empty(raw.model_path.load_model_path),
+            metric,
+            api_endpoint: non_empty(raw.api_endpoint),
+            embedding: raw.embedding,
+            ignored_keys,
+        })
+    }
+
+    /// The absolute path of the config file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The folder holding the config file.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or_else(|| Path::new("."))
+    }
+
+    /// Deserializes the `hparam` section into a router's typed struct. Absent or null `hparam`
+    /// gives `T::default()`. Errors name the file, line and key (`hparam.threshold`).
+    pub fn hparams<T: DeserializeOwned + Default>(&self) -> Result<T> {
+        #[derive(Deserialize)]
+        struct Only<T> {
+            #[serde(default = "Option::default")]
+            hparam: Option<T>,
+        }
+        if self.text.trim().is_empty() {
+            return Ok(T::default());
+        }
+        let only: Only<T> = parse_yaml(&self.text, &self.path)?;
+        Ok(only.hparam.unwrap_or_default())
+    }
+
+    /// An error about `key` of this config (for router-level validation of `hparam` values).
+    pub fn key_error(&self, key: &str, message: impl std::fmt::Display) -> Error {
+        Error::Config {
+            path: self.path.clone(),
+            line: self.line_of_key(key),
+            column: None,
+            message: format!("key `{key}`: {message}"),
+        }
+    }
+
+    /// The raw value of a `data_path.*` key, if set.
+    pub fn data_path_value(&self, key: DataKey) -> Option<&str> {
+        let d = &self.data_path;
+        match key {
+            DataKey::LlmData => d.llm_data.as_deref(),
+            DataKey::QueryDataTrain => d.query_data_train.as_deref(),
+            DataKey::QueryDataTest => d.query_data_test.as_deref(),
+            DataKey::RoutingDataTrain => d.routing_data_train.as_deref(),
+            DataKey::RoutingDataTest => d.routing_data_test.as_deref(),
+        }
+    }
+
+    /// Resolves a `data_path.*` file: it must be set and exist.
+    pub fn data_file(&self, key: DataKey, why: &str) -> Result<PathBuf> {
+        let value = self.data_path_value(key).ok_or_else(|| Error::MissingKey {
+            config: self.path.clone(),
+            key: key.key().to_owned(),
+            why: why.to_owned(),
+        })?;
+        self.resolve_existing(key.key(), value)
+    }
+
+    /// Where `train` writes the model: `model_path.save_model_path`, relative to the working
+    /// directory. Its folder is created when missing.
+    pub fn save_model_path(&self) -> Result<PathBuf> {
+        let value = self.save_model_path.as_deref().ok_or_else(|| Error::MissingKey {
+            config: self.path.clone(),
+            key: "model_path.save_model_path".to_owned(),
+            why: "training needs to know where to write the model".to_owned(),
+        })?;
+        Ok(absolutize(&expand_home(value)))
+    }
+
+    /// Where a trained router loads its model from: `model_path.load_model_path`, or
+    /// `model_path.save_model_path` when no load path is given. The file must exist; the error
+    /// names every path tried and the command that creates it.
+    pub fn load_model_path(&self, router: &str) -> Result<PathBuf> {
+        let (key, value) = match (&self.load_model_path, &self.save_model_path) {
+            (Some(v), _) => ("model_path.load_model_path", v),
+            (None, Some(v)) => ("model_path.save_model_path", v),
+            (None, None) => {
+                return Err(Error::MissingKey {
+                    config: self.path.clone(),
+                    key: "model_path.load_model_path".to_owned(),
+                    why: format!("router `{router}` needs a trained model file"),
+                });
+            }
+        };
+        let tried = self.candidates_for(value);
+        match tried.iter().find(|p| p.is_file()) {
+            Some(found) => Ok(found.clone()),
+            None => Err(Error::Model {
+                path: tried[0].clone(),
+                message: format!(
+                    "no trained model here (`{key}` in {}; tried {}). Train it first: \
+                     llmrouter train --router {router} --config {}",
+                    self.path.display(),
+                    tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", then "),
+                    self.path.display()
+                ),
+            }),
+        }
+    }
+
+    /// Resolves `value` (from config `key`) to an existing path: as is when absolute, else against
+    /// the working directory, then against the config file's folder.
+    pub fn resolve_existing(&self, key: &str, value: &str) -> Result<PathBuf> {
+        let tried = self.candidates_for(value);
+        match tried.iter().find(|p| p.exists()) {
+            Some(found) => Ok(found.clone()),
+            None => Err(Error::PathNotFound {
+                config: self.path.clone(),
+                key: key.to_owned(),
+                value: value.to_owned(),
+                tried,
+            }),
+        }
+    }
+
+    fn candidates_for(&self, value: &str) -> Vec<PathBuf> {
+        let p = expand_home(value);
+        if p.is_absolute() {
+            return vec![p];
+        }
+        let mut out = vec![absolutize(&p)];
+        let beside = self.dir().join(&p);
+        if !out.contains(&beside) {
+            out.push(beside);
+        }
+        out
+    }
+
+    /// Best-effort 1-based line of a dotted key such as `hparam.small_model`.
+    fn line_of_key(&self, key: &str) -> Option<usize> {
+        let mut parts = key.split('.').peekable();
+        let mut want = parts.next()?;
+        let mut min_indent = 0usize;
+        for (i, line) in self.text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            let indent = line.len() - trimmed.len();
+            if trimmed.starts_with('#') || indent < min_indent {
+                continue;
+            }
+            let Some(rest) = trimmed.strip_prefix(want) else { continue };
+            if rest.trim_start().starts_with(':') {
+                match parts.next() {
+                    None => return Some(i + 1),
+                    Some(next) => {
+                        want = next;
+                        min_indent = indent + 1;
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+fn parse_yaml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let key = err.path().to_string();
+        let inner = err.into_inner();
+        let location = inner.location();
+        let mut message = inner.to_string();
+        // serde_yaml appends " at line L column C"; the location is already in the prefix.
+        if let Some(pos) = message.rfind(" at line ") {
+            message.truncate(pos);
+        }
+        let message = if key == "." || key.is_empty() {
+            format!("invalid config: {message}")
+        } else {
+            format!("key `{key}`: {message}")
+        };
+        Error::Config {
+            path: path.to_owned(),
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+            message,
+        }
+    })
+}
+
+/// `~/x` to `$HOME/x`.
+fn expand_home(value: &str) -> PathBuf {
+    if let Some(rest) = value.strip_prefix("~/") {
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(rest);
+        }
+    }
+    PathBuf::from(value)
+}
+
+/// Joins a relative path onto the working directory (without touching the file system).
+pub fn absolutize(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_owned();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => cwd.join(path),
+        Err(_) => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Result<Config> {
+        Config::from_yaml_str(text, "/nowhere/config.yaml")
+    }
+
+    #[test]
+    fn llmrouter_keys_load_and_empty_strings_mean_unset() {
+        let c = config(
+            "data_path:\n  llm_data: a.json\n  query_embedding_data: 'x.pt'\nmodel_path:\n  ini_model_path: ''\n  \
+             save_model_path: m.json\nmetric:\n  weights:\n    performance: 1\n    cost: 0.5\n    llm_judge: 0\n\
+             api_endpoint: ''\nhparam:\n  k: 3\n",
+        )
+        .expect("valid config");
+        assert_eq!(c.data_path_value(DataKey::LlmData), Some("a.json"));
+        assert_eq!(c.api_endpoint, None);
+        assert_eq!(c.metric.cost, 0.5);
+        assert_eq!(c.ignored_keys, vec!["data_path.query_embedding_data"]);
+    }
+
+    #[test]
+    fn unknown_key_names_path_and_line() {
+        let err = config("data_path:\n  llm_data: a.json\n  routing_dat: b.jsonl\n").expect_err("unknown key");
+        let msg = err.to_string();
+        assert!(msg.starts_with("/nowhere/config.yaml:3:"), "{msg}");
+        assert!(msg.contains("data_path") && msg.contains("routing_dat"), "{msg}");
+    }
+
+    #[test]
+    fn mistyped_weight_is_an_error_with_key() {
+        let err = config("metric:\n  weights:\n    cost: cheap\n").expect_err("bad type");
+        assert!(err.to_string().contains("metric.weights.cost"), "{err}");
+        let err = config("metric:\n  weights:\n    cost: -1\n").expect_err("negative");
+        assert!(err.to_string().contains("metric.weights.cost"), "{err}");
+    }
+
+    #[test]
+    fn hparams_are_typed_per_router() {
+        #[derive(Debug, Default, Deserialize, PartialEq)]
+        #[serde(deny_unknown_fields, default)]
+        struct H {
+            seed: u64,
+        }
+        let c = config("hparam:\n  seed: 9\n").expect("valid");
+        assert_eq!(c.hparams::<H>().expect("typed"), H { seed: 9 });
+        let c = config("hparam:\n  sed: 9\n").expect("valid at top level");
+        let err = c.hparams::<H>().expect_err("unknown hparam");
+        assert!(err.to_string().contains("hparam") && err.to_string().contains(":2:"), "{err}");
+        assert_eq!(config("").expect("empty").hparams::<H>().expect("default"), H::default());
+    }
+
+    #[test]
+    fn key_error_finds_the_line() {
+        let c = config("hparam:\n  seed: 1\n  small_model: nope\n").expect("valid");
+        let msg = c.key_error("hparam.small_model", "not a candidate").to_string();
+        assert!(msg.starts_with("/nowhere/config.yaml:3: key `hparam.small_model`"), "{msg}");
+    }
+
+    #[test]
+    fn missing_data_file_lists_every_path_tried() {
+        let c = config("data_path:\n  llm_data: surely/not/here.json\n").expect("valid");
+        let msg = c.data_file(DataKey::LlmData, "candidates").expect_err("missing").to_string();
+        assert!(msg.contains("data_path.llm_data"), "{msg}");
+        assert!(msg.contains("/nowhere/surely/not/here.json"), "{msg}");
+        assert!(msg.contains(", then "), "{msg}");
+    }
+}

@@ -1,0 +1,183 @@
+//! The error type of the core library: every variant names the file, line or key it is about.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Result with the core [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in core. Display strings are one readable paragraph; the
+/// underlying cause (an I/O or parse error) is available through `source()`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// What was being done ("read", "write", "create folder for").
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The config file itself does not exist.
+    #[error("config file not found: {} (resolved against the working directory: {})", given, tried.display())]
+    ConfigNotFound {
+        /// The path as the user gave it.
+        given: String,
+        /// The absolute path that was tried.
+        tried: PathBuf,
+    },
+
+    /// The config file is not valid YAML, or a key has the wrong type or is unknown.
+    #[error("{}{}: {message}", path.display(), location_suffix(*line, *column))]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// What is wrong, naming the key (`hparam.threshold: invalid type ...`).
+        message: String,
+    },
+
+    /// A path named in the config does not exist anywhere it was looked for.
+    #[error("{}: `{key}` names {value:?}, which does not exist; tried {}", config.display(), list_paths(tried))]
+    PathNotFound {
+        /// The config file.
+        config: PathBuf,
+        /// The key, e.g. `data_path.llm_data`.
+        key: String,
+        /// The value as written in the config.
+        value: String,
+        /// Every absolute path that was tried, in order.
+        tried: Vec<PathBuf>,
+    },
+
+    /// A required config key is absent.
+    #[error("{}: missing key `{key}`: {why}", config.display())]
+    MissingKey {
+        /// The config file.
+        config: PathBuf,
+        /// The dotted key path.
+        key: String,
+        /// What it is needed for.
+        why: String,
+    },
+
+    /// A line of a data file is malformed.
+    #[error("{}:{line}: {message}", path.display())]
+    DataLine {
+        /// The data file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with the line.
+        message: String,
+    },
+
+    /// A data file is malformed as a whole (not one line of it).
+    #[error("{}: {message}", path.display())]
+    Data {
+        /// The data file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// No compiled-in router has this name.
+    #[error("{}", unknown_router_message(name, suggestions, available))]
+    UnknownRouter {
+        /// The name asked for.
+        name: String,
+        /// Close names, best first.
+        suggestions: Vec<String>,
+        /// Every router in this binary, sorted.
+        available: Vec<String>,
+    },
+
+    /// Two registrations share a name.
+    #[error("router name `{name}` is registered twice (packages `{first}` and `{second}`)")]
+    DuplicateRouter {
+        /// The duplicated name.
+        name: String,
+        /// Package of the first registration.
+        first: String,
+        /// Package of the second registration.
+        second: String,
+    },
+
+    /// A saved model file is missing, corrupt, or belongs to something else.
+    #[error("model file {}: {message}", path.display())]
+    Model {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong and what to do about it.
+        message: String,
+    },
+
+    /// A router rejected its input or setup.
+    #[error("{router}: {message}")]
+    Router {
+        /// The router name.
+        router: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// The router has no trainer.
+    #[error("router `{router}` has nothing to train: it routes from the candidate list alone")]
+    NotTrainable {
+        /// The router name.
+        router: String,
+    },
+
+    /// A device other than the CPU was asked for.
+    #[error("device `{0}` is not supported by this build; use `--device cpu`")]
+    UnsupportedDevice(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { action, path: path.into(), source }
+    }
+
+    /// Shorthand for [`Error::Router`].
+    pub fn router(router: impl Into<String>, message: impl fmt::Display) -> Self {
+        Error::Router { router: router.into(), message: message.to_string() }
+    }
+
+    /// Shorthand for [`Error::Model`].
+    pub fn model(path: impl Into<PathBuf>, message: impl fmt::Display) -> Self {
+        Error::Model { path: path.into(), message: message.to_string() }
+    }
+}
+
+fn location_suffix(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", then ")
+}
+
+fn unknown_router_message(name: &str, suggestions: &[String], available: &[String]) -> String {
+    let mut msg = format!("Unknown router: {name}");
+    if !suggestions.is_empty() {
+        msg.push_str(&format!("\n  did you mean: {}?", suggestions.join(", ")));
+    }
+    if available.is_empty() {
+        msg.push_str("\n  this binary contains no routers (it was built without router features)");
+    } else {
+        msg.push_str(&format!("\n  routers in this binary: {}", available.join(", ")));
+    }
+    msg
+}

@@ -1,0 +1,86 @@
+//! A simple deterministic text featurizer: word unigrams and bigrams plus character 3- and
+//! 4-grams, hashed with FNV-1a into a fixed number of buckets, sublinear term frequency
+//! (`1 + ln tf`), L2-normalised, returned sparse.
+//!
+//! It needs no files and gives the same vector on every platform, so a router that uses it can
+//! route plain text and save nothing but its dimension.
+
+use crate::rng::fnv1a64;
+
+/// Hashed bag-of-n-grams featurizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HashedFeaturizer {
+    /// Number of hash buckets (the dense dimension).
+    pub dim: u32,
+}
+
+impl HashedFeaturizer {
+    /// A featurizer with `dim` buckets (`dim >= 16`).
+    pub fn new(dim: u32) -> Self {
+        HashedFeaturizer { dim: dim.max(16) }
+    }
+
+    /// Sparse features of `text`: `(bucket, value)` sorted by bucket, L2 norm 1 (empty for
+    /// text without letters or digits).
+    pub fn sparse(&self, text: &str) -> Vec<(u32, f32)> {
+        let lower = text.to_lowercase();
+        let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let mut buckets: Vec<u32> = Vec::with_capacity(words.len() * 8);
+        let mut push = |kind: u8, parts: &[&str]| {
+            let mut h = fnv1a64(&[kind]);
+            for p in parts {
+                h ^= fnv1a64(p.as_bytes());
+                h = h.wrapping_mul(0x0000_0100_0000_01B3).rotate_left(17);
+            }
+            buckets.push((h % u64::from(self.dim)) as u32);
+        };
+        for (i, w) in words.iter().enumerate() {
+            push(b'w', &[w]);
+            if let Some(next) = words.get(i + 1) {
+                push(b'b', &[w, next]);
+            }
+            let padded: Vec<char> = std::iter::once(' ').chain(w.chars()).chain(std::iter::once(' ')).collect();
+            for n in [3usize, 4] {
+                for gram in padded.windows(n) {
+                    let s: String = gram.iter().collect();
+                    push(b'c' + n as u8, &[&s]);
+                }
+            }
+        }
+        buckets.sort_unstable();
+        let mut out: Vec<(u32, f32)> = Vec::new();
+        for b in buckets {
+            match out.last_mut() {
+                Some((last, count)) if *last == b => *count += 1.0,
+                _ => out.push((b, 1.0)),
+            }
+        }
+        for (_, v) in &mut out {
+            *v = 1.0 + v.ln();
+        }
+        let norm = out.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            for (_, v) in &mut out {
+                *v /= norm;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_are_normalised_sorted_and_stable() {
+        let f = HashedFeaturizer::new(1024);
+        let a = f.sparse("What is the capital of France?");
+        assert!(a.windows(2).all(|w| w[0].0 < w[1].0));
+        let norm: f32 = a.iter().map(|(_, v)| v * v).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+        assert_eq!(a, f.sparse("what is the CAPITAL of france"));
+        assert_ne!(a, f.sparse("Solve 2x + 3 = 7 for x."));
+        assert!(f.sparse("  ?! ").is_empty());
+    }
+}

@@ -1,0 +1,37 @@
+//! `llmrouter-core`: the contracts every router shares and the machinery behind them.
+//!
+//! - [`config`]: LLMRouter-compatible YAML configs, path resolution, typed `hparam` sections.
+//! - [`data`]: candidate models (`llm_data`), query files and routing data in three layouts, loaded
+//!   into one [`data::RoutingTable`].
+//! - [`meta`]: [`MetaRouter`], the part every router holds (config plus loaded candidates).
+//! - [`router`]: the [`Router`] and [`Trainer`] traits, [`QueryInput`] and [`RouteDecision`].
+//! - [`registry`]: the [`register_router!`] macro and name lookup over every compiled-in router.
+//! - [`features`]: a small deterministic hashed text featurizer.
+//! - [`model_file`]: the self-contained, atomically written model file format.
+//!
+//! Core never names a concrete router, and routing never does network I/O.
+
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod features;
+pub mod meta;
+pub mod model_file;
+pub mod progress;
+pub mod registry;
+pub mod rng;
+pub mod router;
+
+pub use config::{Config, MetricWeights};
+pub use data::{Candidate, Candidates, RoutingTable};
+pub use error::{Error, Result};
+pub use meta::MetaRouter;
+pub use progress::{NoProgress, Progress};
+pub use registry::RouterRegistration;
+pub use router::{Device, QueryInput, RouteDecision, Router, TrainReport, Trainer};
+
+/// Items the [`register_router!`] macro expands to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+}

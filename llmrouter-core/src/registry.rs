@@ -1,0 +1,198 @@
+//! The router registry: every router crate submits a [`RouterRegistration`] with
+//! [`register_router!`](crate::register_router); the binary looks routers up by name.
+//!
+//! Registrations are collected by `inventory` at link time. The map is built once, sorted by
+//! name, so output never depends on link order; a duplicate name is an error.
+
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+use crate::meta::MetaRouter;
+use crate::router::{Device, Router, Trainer};
+
+/// Builds a boxed router from its config and data.
+pub type BuildFn = fn(MetaRouter) -> Result<Box<dyn Router>>;
+/// Builds a boxed trainer from its config, data and device.
+pub type TrainFn = fn(MetaRouter, Device) -> Result<Box<dyn Trainer>>;
+
+/// What a router crate registers: static strings and function pointers only.
+#[derive(Debug)]
+pub struct RouterRegistration {
+    /// The router name: lower case, equal to the crate's package name and Cargo feature.
+    pub name: &'static str,
+    /// One line shown by `llmrouter list-routers`.
+    pub summary: &'static str,
+    /// Longer documentation (the crate's README), shown by `list-routers --long`.
+    pub docs: &'static str,
+    /// The package that registered it (`CARGO_PKG_NAME` of the router crate).
+    pub package: &'static str,
+    /// The package's folder at build time (`CARGO_MANIFEST_DIR`), to tell where it came from.
+    pub manifest_dir: &'static str,
+    /// Builds the router.
+    pub build: BuildFn,
+    /// Builds the trainer, when the router learns from routing data.
+    pub train: Option<TrainFn>,
+}
+
+inventory::collect!(RouterRegistration);
+
+/// Registers a router type. Use it once per router crate, at module level:
+///
+/// ```ignore
+/// llmrouter_core::register_router! {
+///     router: MyRouter,                      // must implement llmrouter_core::Router
+///     name: "my_router",                     // the folder, package and feature name
+///     summary: "One line for list-routers",
+///     docs: include_str!("../README.md"),
+///     trainer: MyTrainer,                    // optional; must implement llmrouter_core::Trainer
+/// }
+/// ```
+///
+/// A type that does not implement [`Router`] fails to compile here, with an error that names the
+/// trait.
+#[macro_export]
+macro_rules! register_router {
+    (
+        router: $router:ty,
+        name: $name:literal,
+        summary: $summary:expr,
+        docs: $docs:expr
+        $(, trainer: $trainer:ty)?
+        $(,)?
+    ) => {
+        $crate::__private::inventory::submit! {
+            $crate::registry::RouterRegistration {
+                name: $name,
+                summary: $summary,
+                docs: $docs,
+                package: env!("CARGO_PKG_NAME"),
+                manifest_dir: env!("CARGO_MANIFEST_DIR"),
+                build: $crate::registry::build_router::<$router>,
+                train: $crate::__trainer_fn!($($trainer)?),
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __trainer_fn {
+    () => {
+        None
+    };
+    ($trainer:ty) => {
+        Some($crate::registry::build_trainer::<$trainer>)
+    };
+}
+
+/// The [`BuildFn`] of router type `R`.
+pub fn build_router<R: Router + 'static>(meta: MetaRouter) -> Result<Box<dyn Router>> {
+    Ok(Box::new(R::from_meta(meta)?))
+}
+
+/// The [`TrainFn`] of trainer type `T`.
+pub fn build_trainer<T: Trainer + 'static>(meta: MetaRouter, device: Device) -> Result<Box<dyn Trainer>> {
+    Ok(Box::new(T::from_meta(meta, device)?))
+}
+
+/// Every registered router, sorted by name; an error when two share a name.
+pub fn all() -> Result<&'static [&'static RouterRegistration]> {
+    static REGISTRY: OnceLock<std::result::Result<Vec<&'static RouterRegistration>, (String, String, String)>> =
+        OnceLock::new();
+    let built = REGISTRY.get_or_init(|| {
+        let mut list: Vec<&'static RouterRegistration> = inventory::iter::<RouterRegistration>.into_iter().collect();
+        list.sort_by(|a, b| a.name.cmp(b.name).then(a.package.cmp(b.package)));
+        for pair in list.windows(2) {
+            if pair[0].name == pair[1].name {
+                return Err((pair[0].name.to_owned(), pair[0].package.to_owned(), pair[1].package.to_owned()));
+            }
+        }
+        Ok(list)
+    });
+    match built {
+        Ok(list) => Ok(list),
+        Err((name, first, second)) => {
+            Err(Error::DuplicateRouter { name: name.clone(), first: first.clone(), second: second.clone() })
+        }
+    }
+}
+
+/// Names of every registered router, sorted.
+pub fn names() -> Result<Vec<&'static str>> {
+    Ok(all()?.iter().map(|r| r.name).collect())
+}
+
+/// The router called `name`, or [`Error::UnknownRouter`] with the closest names and the full list.
+pub fn find(name: &str) -> Result<&'static RouterRegistration> {
+    let list = all()?;
+    if let Some(found) = list.iter().find(|r| r.name == name) {
+        return Ok(found);
+    }
+    let available: Vec<String> = list.iter().map(|r| r.name.to_owned()).collect();
+    Err(Error::UnknownRouter { name: name.to_owned(), suggestions: suggest(name, &available), available })
+}
+
+/// Up to three names close to `name`: by edit distance, or sharing a prefix or substring.
+pub fn suggest(name: &str, available: &[String]) -> Vec<String> {
+    let wanted = name.to_ascii_lowercase();
+    let mut scored: Vec<(usize, &String)> = available
+        .iter()
+        .filter_map(|cand| {
+            let d = edit_distance(&wanted, cand);
+            let close = d <= 2.max(wanted.len() / 3);
+            let related = wanted.len() >= 3 && (cand.contains(&wanted) || wanted.contains(cand.as_str()));
+            (close || related).then_some((d, cand))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
+}
+
+/// Levenshtein distance over chars.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Whether `name` is a well-formed router name: lower-case ASCII letters, digits and `_`,
+/// starting with a letter.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_rank_close_names_first() {
+        let avail: Vec<String> = ["knnrouter", "mlprouter", "randomrouter", "smallest_llm"].map(String::from).to_vec();
+        assert_eq!(suggest("knnroutr", &avail), vec!["knnrouter"]);
+        assert_eq!(suggest("smallest", &avail), vec!["smallest_llm"]);
+        assert!(suggest("zzzzzzzzzz", &avail).is_empty());
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(is_valid_name("my_router2"));
+        assert!(!is_valid_name("MyRouter"));
+        assert!(!is_valid_name("2router"));
+        assert!(!is_valid_name("my-router"));
+    }
+
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}
