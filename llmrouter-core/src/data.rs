@@ -180,6 +180,35 @@ impl Candidates {
         self.index_of(name).map(|i| &self.list[i])
     }
 
+    /// Candidate indices from smallest to largest: by parsed `size` when every candidate has
+    /// one, otherwise by price (input plus output per 1M tokens); ties by price, then name.
+    pub fn by_size(&self) -> Vec<usize> {
+        let all_sized = self.list.iter().all(|c| c.size_billions.is_some());
+        let mut order: Vec<usize> = (0..self.list.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ca, cb) = (&self.list[a], &self.list[b]);
+            let size = if all_sized {
+                ca.size_billions.unwrap_or(0.0).total_cmp(&cb.size_billions.unwrap_or(0.0))
+            } else {
+                std::cmp::Ordering::Equal
+            };
+            size.then(ca.price().total_cmp(&cb.price())).then(ca.name.cmp(&cb.name))
+        });
+        order
+    }
+
+    /// Candidate indices from cheapest to most expensive (input plus output price); ties by size
+    /// when known, then name.
+    pub fn by_price(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.list.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ca, cb) = (&self.list[a], &self.list[b]);
+            let size = |c: &Candidate| c.size_billions.unwrap_or(0.0);
+            ca.price().total_cmp(&cb.price()).then(size(ca).total_cmp(&size(cb))).then(ca.name.cmp(&cb.name))
+        });
+        order
+    }
+
     /// The file the candidates came from.
     pub fn source(&self) -> &Path {
         &self.source
@@ -623,6 +652,20 @@ mod tests {
         )
         .expect("wrapped format");
         assert_eq!(b.get("b"), a.get("b"));
+    }
+
+    #[test]
+    fn size_and_price_orders() {
+        let c = Candidates::from_json_str(
+            r#"{"big": {"size": "70B", "cost": 0.9}, "mid": {"size": "8x7B", "cost": 0.6}, "small": {"size": "7B", "cost": 0.6}}"#,
+            Path::new("llm.json"),
+        )
+        .expect("valid");
+        assert_eq!(c.by_size(), vec![2, 1, 0]);
+        assert_eq!(c.by_price(), vec![2, 1, 0]);
+        let unsized_ = Candidates::from_json_str(r#"{"a": {"cost": 2}, "b": {"size": "1B", "cost": 1}}"#, Path::new("l.json"))
+            .expect("valid");
+        assert_eq!(unsized_.by_size(), vec![1, 0], "falls back to price when a size is missing");
     }
 
     #[test]

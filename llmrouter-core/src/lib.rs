@@ -12,6 +12,7 @@
 //! Core never names a concrete router, and routing never does network I/O.
 
 pub mod config;
+pub mod conformance;
 pub mod data;
 pub mod error;
 pub mod features;
