@@ -161,11 +161,7 @@ impl Config {
     /// resolving relative paths).
     pub fn from_yaml_str(text: &str, path: impl Into<PathBuf>) -> Result<Config> {
         let path = path.into();
-        let raw: RawConfig = if text.trim().is_empty() {
-            RawConfig::default()
-        } else {
-            parse_yaml(text, &path)?
-        };
+        let raw: RawConfig = if text.trim().is_empty() { RawConfig::default() } else { parse_yaml(text, &path)? };
         let metric = raw.metric.weights;
         for (key, value) in [
             ("metric.weights.performance", metric.performance),
@@ -375,7 +371,10 @@ fn parse_yaml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
         if let Some(pos) = message.rfind(" at line ") {
             message.truncate(pos);
         }
-        let message = if key == "." || key.is_empty() {
+        // serde_path_to_error writes `?` for a key it never reached: a YAML syntax error.
+        let message = if key.contains('?') {
+            format!("invalid YAML: {message}")
+        } else if key == "." || key.is_empty() {
             format!("invalid config: {message}")
         } else {
             format!("key `{key}`: {message}")

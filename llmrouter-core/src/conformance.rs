@@ -148,7 +148,8 @@ fn route_all<R: Router>(router: &R) -> Vec<RouteDecision> {
 
 /// Trains with `T` on the config; panics with the error otherwise.
 pub fn train<T: Trainer>(config: &Path) {
-    let mut trainer = T::from_meta(meta(config, "conformance"), Device::Cpu).unwrap_or_else(|e| panic!("trainer builds: {e}"));
+    let mut trainer =
+        T::from_meta(meta(config, "conformance"), Device::Cpu).unwrap_or_else(|e| panic!("trainer builds: {e}"));
     let report = trainer.train(&NoProgress).unwrap_or_else(|e| panic!("training succeeds: {e}"));
     assert!(report.model_path.is_file(), "training writes {}", report.model_path.display());
 }

@@ -112,18 +112,22 @@ impl Candidates {
         }
         let mut list = Vec::with_capacity(top.len());
         for (name, entry) in top {
-            let raw: RawCandidate = serde_json::from_value(entry)
-                .map_err(|e| data_err(format!("model `{name}`: {e}")))?;
+            let raw: RawCandidate =
+                serde_json::from_value(entry).map_err(|e| data_err(format!("model `{name}`: {e}")))?;
             let size = match raw.size {
                 None | Some(serde_json::Value::Null) => None,
                 Some(serde_json::Value::String(s)) => Some(s),
                 Some(serde_json::Value::Number(n)) => Some(format!("{n}B")),
-                Some(other) => return Err(data_err(format!("model `{name}`: `size` must be a string like \"7B\", found {other}"))),
+                Some(other) => {
+                    return Err(data_err(format!("model `{name}`: `size` must be a string like \"7B\", found {other}")));
+                }
             };
             let size_billions = match &size {
                 None => None,
                 Some(s) => Some(parse_size_billions(s).ok_or_else(|| {
-                    data_err(format!("model `{name}`: cannot parse size {s:?} (expected e.g. \"7B\", \"8x7B\", \"350M\", \"1.5T\")"))
+                    data_err(format!(
+                        "model `{name}`: cannot parse size {s:?} (expected e.g. \"7B\", \"8x7B\", \"350M\", \"1.5T\")"
+                    ))
                 })?),
             };
             let input_price = raw.input_price.or(raw.cost).unwrap_or(0.0);
@@ -418,7 +422,9 @@ impl RoutingTable {
                     }
                     if let Some(costs) = &row.cost_est {
                         if let Some(extra) = costs.keys().find(|m| !cells.contains_key(*m)) {
-                            return Err(line_err(format!("`cost_est` names model `{extra}` that has no entry in `scores`")));
+                            return Err(line_err(format!(
+                                "`cost_est` names model `{extra}` that has no entry in `scores`"
+                            )));
                         }
                     }
                     pending.push(PendingRow {
@@ -497,8 +503,7 @@ impl RoutingTable {
         let rows = pending
             .into_iter()
             .map(|p| {
-                let cells: Vec<Option<Cell>> =
-                    models.iter().map(|m| p.cells.get(m).map(|(c, _)| c.clone())).collect();
+                let cells: Vec<Option<Cell>> = models.iter().map(|m| p.cells.get(m).map(|(c, _)| c.clone())).collect();
                 let best = match &p.best {
                     Some(name) => models.iter().position(|m| m == name),
                     None => argmax_first(&cells),
@@ -521,17 +526,14 @@ impl RoutingTable {
             .rows
             .iter()
             .map(|r| {
-                let cells = r
-                    .cells
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| if Some(i) == r.best { c.clone() } else { None })
-                    .collect();
+                let cells =
+                    r.cells.iter().enumerate().map(|(i, c)| if Some(i) == r.best { c.clone() } else { None }).collect();
                 RoutingRow { cells, ..r.clone() }
             })
             .collect();
         // Models that are never best disappear from a best-layout file.
-        let keep: Vec<usize> = (0..self.models.len()).filter(|&m| self.rows.iter().any(|r| r.best == Some(m))).collect();
+        let keep: Vec<usize> =
+            (0..self.models.len()).filter(|&m| self.rows.iter().any(|r| r.best == Some(m))).collect();
         let table = RoutingTable { models: self.models.clone(), rows };
         table.select_models(&keep)
     }
@@ -587,15 +589,17 @@ pub fn read_queries(path: &Path) -> Result<Vec<QueryInput>> {
     let queries = match ext.as_str() {
         "txt" | "" => text.lines().filter(|l| !l.trim().is_empty()).map(|l| QueryInput::new(l.trim_end())).collect(),
         "json" => {
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| line_err(e.line(), format!("invalid JSON: {e}")))?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| line_err(e.line(), format!("invalid JSON: {e}")))?;
             let serde_json::Value::Array(items) = value else {
                 return Err(Error::Data { path: path.to_owned(), message: "expected a JSON list of queries".into() });
             };
             items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| from_value(v).map_err(|m| Error::Data { path: path.to_owned(), message: format!("item {i}: {m}") }))
+                .map(|(i, v)| {
+                    from_value(v).map_err(|m| Error::Data { path: path.to_owned(), message: format!("item {i}: {m}") })
+                })
                 .collect::<Result<Vec<_>>>()?
         }
         "jsonl" | "ndjson" => {
@@ -663,14 +667,16 @@ mod tests {
         .expect("valid");
         assert_eq!(c.by_size(), vec![2, 1, 0]);
         assert_eq!(c.by_price(), vec![2, 1, 0]);
-        let unsized_ = Candidates::from_json_str(r#"{"a": {"cost": 2}, "b": {"size": "1B", "cost": 1}}"#, Path::new("l.json"))
-            .expect("valid");
+        let unsized_ =
+            Candidates::from_json_str(r#"{"a": {"cost": 2}, "b": {"size": "1B", "cost": 1}}"#, Path::new("l.json"))
+                .expect("valid");
         assert_eq!(unsized_.by_size(), vec![1, 0], "falls back to price when a size is missing");
     }
 
     #[test]
     fn bad_candidate_names_model_and_key() {
-        let err = Candidates::from_json_str(r#"{"m": {"input_price": "cheap"}}"#, Path::new("llm.json")).expect_err("bad");
+        let err =
+            Candidates::from_json_str(r#"{"m": {"input_price": "cheap"}}"#, Path::new("llm.json")).expect_err("bad");
         assert!(err.to_string().starts_with("llm.json: model `m`:"), "{err}");
         let err = Candidates::from_json_str(r#"{"m": {"size": "huge"}}"#, Path::new("llm.json")).expect_err("bad size");
         assert!(err.to_string().contains("huge"), "{err}");
@@ -679,10 +685,14 @@ mod tests {
     #[test]
     fn long_rows_group_by_query_and_average_repeats() {
         let t = table(concat!(
-            r#"{"task_name": "t", "query": "q1", "model_name": "b", "performance": 1.0, "cost": 2.0}"#, "\n",
-            r#"{"task_name": "t", "query": "q1", "model_name": "a", "performance": 0.0}"#, "\n",
-            r#"{"task_name": "t", "query": "q2", "model_name": "a", "performance": 0.5}"#, "\n",
-            r#"{"task_name": "t", "query": "q1", "model_name": "b", "performance": 0.0, "cost": 4.0}"#, "\n",
+            r#"{"task_name": "t", "query": "q1", "model_name": "b", "performance": 1.0, "cost": 2.0}"#,
+            "\n",
+            r#"{"task_name": "t", "query": "q1", "model_name": "a", "performance": 0.0}"#,
+            "\n",
+            r#"{"task_name": "t", "query": "q2", "model_name": "a", "performance": 0.5}"#,
+            "\n",
+            r#"{"task_name": "t", "query": "q1", "model_name": "b", "performance": 0.0, "cost": 4.0}"#,
+            "\n",
         ))
         .expect("long layout");
         assert_eq!(t.models, vec!["a", "b"]);

@@ -53,7 +53,10 @@ pub fn save<T: Serialize>(path: &Path, router: &str, candidates: &[&str], model:
 pub fn load<T: DeserializeOwned>(path: &Path, router: &str, candidates: &[&str]) -> Result<T> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("read model file", path, e))?;
     let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::model(path, format!("not a readable model file (corrupted or truncated?): {e}; retrain it with `llmrouter train`"))
+        Error::model(
+            path,
+            format!("not a readable model file (corrupted or truncated?): {e}; retrain it with `llmrouter train`"),
+        )
     })?;
     let field = |v: &serde_json::Value, k: &str| v.get(k).cloned();
     if field(&value, "format").and_then(|f| f.as_str().map(str::to_owned)).as_deref() != Some(FORMAT) {
@@ -63,7 +66,9 @@ pub fn load<T: DeserializeOwned>(path: &Path, router: &str, candidates: &[&str])
     if version != Some(u64::from(FORMAT_VERSION)) {
         return Err(Error::model(
             path,
-            format!("format_version {version:?} is not supported (this build reads version {FORMAT_VERSION}); retrain it"),
+            format!(
+                "format_version {version:?} is not supported (this build reads version {FORMAT_VERSION}); retrain it"
+            ),
         ));
     }
     let saved_router = field(&value, "router").and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
@@ -86,8 +91,10 @@ pub fn load<T: DeserializeOwned>(path: &Path, router: &str, candidates: &[&str])
             ),
         ));
     }
-    let model = value.get_mut("model").map(serde_json::Value::take).ok_or_else(|| Error::model(path, "missing `model`"))?;
-    serde_json::from_value(model).map_err(|e| Error::model(path, format!("model payload does not match router `{router}`: {e}")))
+    let model =
+        value.get_mut("model").map(serde_json::Value::take).ok_or_else(|| Error::model(path, "missing `model`"))?;
+    serde_json::from_value(model)
+        .map_err(|e| Error::model(path, format!("model payload does not match router `{router}`: {e}")))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed and synced,

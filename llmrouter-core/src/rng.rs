@@ -65,11 +65,12 @@ mod tests {
 
     #[test]
     fn sequence_is_fixed_for_a_seed() {
-        let a: Vec<u64> = (0..3).map({
-            let mut r = SplitMix64::new(7);
-            move |_| r.next_u64()
-        })
-        .collect();
+        let a: Vec<u64> = (0..3)
+            .map({
+                let mut r = SplitMix64::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
         let mut r = SplitMix64::new(7);
         assert_eq!(a, vec![r.next_u64(), r.next_u64(), r.next_u64()]);
         assert_ne!(SplitMix64::new(7).next_u64(), SplitMix64::new(8).next_u64());

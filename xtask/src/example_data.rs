@@ -33,7 +33,8 @@ fn pick<'a>(rng: &mut SplitMix64, items: &[&'a str]) -> &'a str {
 
 const NAMES: &[&str] = &["Janet", "Omar", "Li", "Priya", "Tom", "Ana", "Kofi", "Mei"];
 const THINGS: &[&str] = &["apples", "marbles", "books", "stamps", "coins", "pencils"];
-const COUNTRIES: &[&str] = &["France", "Kenya", "Peru", "Japan", "Canada", "Norway", "Egypt", "Chile", "Vietnam", "Poland"];
+const COUNTRIES: &[&str] =
+    &["France", "Kenya", "Peru", "Japan", "Canada", "Norway", "Egypt", "Chile", "Vietnam", "Poland"];
 const ANIMALS: &[&str] = &["octopuses", "owls", "elephants", "bees", "dolphins", "cats"];
 const LANGS: &[&str] = &["Spanish", "German", "French", "Italian", "Portuguese", "Swahili"];
 const PHRASES: &[&str] = &["good morning", "where is the station?", "thank you very much", "I would like a coffee"];
@@ -83,7 +84,9 @@ fn arithmetic(rng: &mut SplitMix64) -> (String, f64) {
     let big = a + b + c > 50;
     let name = pick(rng, NAMES);
     let things = pick(rng, THINGS);
-    let q = format!("{name} has {a} {things}. {name} buys {b} more and gives {c} away. How many {things} does {name} have now?");
+    let q = format!(
+        "{name} has {a} {things}. {name} buys {b} more and gives {c} away. How many {things} does {name} have now?"
+    );
     (q, if big { 0.4 } else { 0.0 })
 }
 

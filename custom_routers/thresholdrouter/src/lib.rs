@@ -105,10 +105,14 @@ fn setup(meta: &MetaRouter) -> Result<Setup> {
     meta.candidate_for_key("hparam.small_model", &small)?;
     meta.candidate_for_key("hparam.large_model", &large)?;
     if small == large {
-        return Err(meta.config.key_error("hparam.large_model", format!("must differ from hparam.small_model (both are `{small}`)")));
+        return Err(meta
+            .config
+            .key_error("hparam.large_model", format!("must differ from hparam.small_model (both are `{small}`)")));
     }
     if !(0.0..=1.0).contains(&hparams.threshold) {
-        return Err(meta.config.key_error("hparam.threshold", format!("must be between 0 and 1, found {}", hparams.threshold)));
+        return Err(meta
+            .config
+            .key_error("hparam.threshold", format!("must be between 0 and 1, found {}", hparams.threshold)));
     }
     for (key, ok) in [
         ("hparam.hidden_size", hparams.hidden_size > 0),
@@ -243,13 +247,17 @@ impl Trainer for ThresholdTrainer {
         } else {
             val.iter().filter(|(x, y)| (best_mlp.predict(x) >= 0.5) == (*y > 0.5)).count() as f64 / val.len() as f64
         };
-        let saved = SavedModel { featurizer, small_model: s.small.clone(), large_model: s.large.clone(), mlp: best_mlp };
+        let saved =
+            SavedModel { featurizer, small_model: s.small.clone(), large_model: s.large.clone(), mlp: best_mlp };
         model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &saved)?;
         Ok(TrainReport {
             model_path: self.save_path.clone(),
             metrics: vec![
                 ("small / large".into(), format!("{} / {}", s.small, s.large)),
-                ("training rows used".into(), format!("{} ({} hard, {} easy)", examples.len(), hard, examples.len() - hard)),
+                (
+                    "training rows used".into(),
+                    format!("{} ({} hard, {} easy)", examples.len(), hard, examples.len() - hard),
+                ),
                 ("rows left out".into(), format!("{ties} equal scores, {unmeasured} without both scores")),
                 ("best epoch".into(), format!("{best_epoch} of {}", h.epochs)),
                 ("held-out loss".into(), format!("{val_loss:.4}")),

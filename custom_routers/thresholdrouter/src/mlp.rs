@@ -60,7 +60,8 @@ impl Mlp {
     /// One AdamW step on a mini-batch; returns its mean loss.
     pub fn train_step(&mut self, batch: &[&(Vec<(u32, f32)>, f32)], opt: &mut Adam) -> f32 {
         let n = batch.len() as f32;
-        let mut g = Grads { w1: vec![0.0; self.w1.len()], b1: vec![0.0; self.hidden], w2: vec![0.0; self.hidden], b2: 0.0 };
+        let mut g =
+            Grads { w1: vec![0.0; self.w1.len()], b1: vec![0.0; self.hidden], w2: vec![0.0; self.hidden], b2: 0.0 };
         let mut loss = 0.0;
         for (x, y) in batch {
             let h = self.hidden_layer(x);
@@ -114,7 +115,8 @@ impl Adam {
         let c1 = 1.0 - B1.powi(self.t);
         let c2 = 1.0 - B2.powi(self.t);
         let (lr, wd) = (self.lr, self.weight_decay);
-        let params = mlp.w1.iter_mut().chain(mlp.b1.iter_mut()).chain(mlp.w2.iter_mut()).chain(std::iter::once(&mut mlp.b2));
+        let params =
+            mlp.w1.iter_mut().chain(mlp.b1.iter_mut()).chain(mlp.w2.iter_mut()).chain(std::iter::once(&mut mlp.b2));
         let grads = g.w1.iter().chain(&g.b1).chain(&g.w2).chain(std::iter::once(&g.b2));
         for (((p, gi), m), v) in params.zip(grads).zip(&mut self.m).zip(&mut self.v) {
             *m = B1 * *m + (1.0 - B1) * gi;

@@ -1,0 +1,348 @@
+//! The real `llmrouter` binary, run on real files from the repository root.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn llmrouter(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_llmrouter")).args(args).current_dir(root()).output().expect("run llmrouter")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a clean failure: exit code 1, no panic, and the message contains every `needle`.
+fn fails_with(o: &Output, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "exit code 1 expected; stderr:\n{err}");
+    assert!(!err.contains("panicked"), "no panic:\n{err}");
+    assert!(err.starts_with("error: "), "a readable error:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr should mention {n:?}:\n{err}");
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("llmrouter-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// thresholdrouter's example config with the model written to `dir` and `edit` applied.
+fn threshold_config(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("custom_routers/thresholdrouter/config.yaml")).expect("config");
+    let model = dir.join("model.json").display().to_string();
+    let text = text.replace("saved_models/thresholdrouter/thresholdrouter.json", &model);
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, edit(text)).expect("write config");
+    path
+}
+
+fn candidates() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(root().join("data/example_data/llm_candidates/default_llm.json")).expect("llm data");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v.as_object().expect("object").keys().cloned().collect()
+}
+
+#[test]
+fn list_routers_json_is_the_snapshot_and_matches_the_features() {
+    let o = llmrouter(&["list-routers", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let names: Vec<&str> =
+        listed.as_array().expect("array").iter().map(|r| r["name"].as_str().expect("name")).collect();
+    let enabled: Vec<&str> = [
+        ("largest_llm", cfg!(feature = "largest_llm")),
+        ("randomrouter", cfg!(feature = "randomrouter")),
+        ("smallest_llm", cfg!(feature = "smallest_llm")),
+        ("thresholdrouter", cfg!(feature = "thresholdrouter")),
+    ]
+    .into_iter()
+    .filter_map(|(n, on)| on.then_some(n))
+    .collect();
+    assert_eq!(names, enabled, "the registry holds exactly the enabled router features");
+    if enabled.len() == 4 {
+        let snapshot =
+            std::fs::read_to_string(root().join("llmrouter-cli/tests/snapshots/list-routers.json")).expect("snapshot");
+        assert_eq!(stdout(&o), snapshot, "list-routers --format json is a contract; update the snapshot deliberately");
+    }
+}
+
+#[test]
+fn list_routers_text_and_long() {
+    let o = llmrouter(&["list-routers"]);
+    let out = stdout(&o);
+    for name in ["randomrouter", "thresholdrouter", "smallest_llm", "largest_llm"] {
+        assert!(out.contains(name), "{out}");
+    }
+    let long = stdout(&llmrouter(&["list-routers", "--long"]));
+    assert!(long.contains("# thresholdrouter") && long.len() > out.len() * 3, "--long shows each README");
+}
+
+#[test]
+fn infer_random_router_on_one_query() {
+    let o = llmrouter(&[
+        "infer",
+        "--router",
+        "randomrouter",
+        "--config",
+        "custom_routers/randomrouter/config.yaml",
+        "--query",
+        "Hello world",
+        "--route-only",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json decision");
+    assert!(candidates().contains(&d["model_name"].as_str().expect("model_name").to_owned()));
+    assert_eq!(d["model_name"], d["predicted_llm"]);
+    assert_eq!(d["query"], "Hello world");
+}
+
+#[test]
+fn train_then_infer_threshold_router() {
+    let dir = temp_dir("train-infer");
+    let config = threshold_config(&dir, |t| t);
+    let config = config.to_str().expect("utf8");
+    let o = llmrouter(&["train", "--router", "thresholdrouter", "--config", config]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("model saved to"), "{}", stdout(&o));
+    assert!(dir.join("model.json").is_file());
+    let o = llmrouter(&[
+        "infer",
+        "--router",
+        "thresholdrouter",
+        "--config",
+        config,
+        "--query",
+        "Explain quantum entanglement",
+        "--route-only",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let difficulty = d["difficulty_score"].as_f64().expect("difficulty_score");
+    assert!((0.0..=1.0).contains(&difficulty));
+    assert_eq!(d["threshold"], 0.5);
+    let expected = if difficulty < 0.5 { "gemma-2-9b-it" } else { "llama-3.1-nemotron-51b-instruct" };
+    assert_eq!(d["model_name"], expected);
+}
+
+#[test]
+fn infer_before_training_says_how_to_train() {
+    let dir = temp_dir("untrained");
+    let config = threshold_config(&dir, |t| t);
+    let o = llmrouter(&[
+        "infer",
+        "--router",
+        "thresholdrouter",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--query",
+        "hi",
+        "--route-only",
+    ]);
+    fails_with(&o, &["model.json", "llmrouter train --router thresholdrouter"]);
+}
+
+#[test]
+fn unknown_router_lists_what_exists() {
+    let o = llmrouter(&["infer", "--router", "my_router", "--config", "x.yaml", "--query", "hi", "--route-only"]);
+    fails_with(&o, &["Unknown router: my_router", "routers in this binary:", "randomrouter"]);
+    let o = llmrouter(&["train", "--router", "thresholdroutr", "--config", "x.yaml"]);
+    fails_with(&o, &["Unknown router: thresholdroutr", "did you mean: thresholdrouter"]);
+}
+
+#[test]
+fn missing_config_file_is_named() {
+    let o = llmrouter(&[
+        "infer",
+        "--router",
+        "randomrouter",
+        "--config",
+        "no/such/config.yaml",
+        "--query",
+        "hi",
+        "--route-only",
+    ]);
+    fails_with(&o, &["config file not found: no/such/config.yaml"]);
+}
+
+#[test]
+fn yaml_syntax_error_names_file_and_line() {
+    let dir = temp_dir("yaml");
+    let path = dir.join("bad.yaml");
+    std::fs::write(
+        &path,
+        "data_path:\n  llm_data: data/example_data/llm_candidates/default_llm.json\n   seed: 1\nhparam: {}\n",
+    )
+    .expect("write");
+    let o = llmrouter(&[
+        "infer",
+        "--router",
+        "randomrouter",
+        "--config",
+        path.to_str().expect("utf8"),
+        "--query",
+        "hi",
+        "--route-only",
+    ]);
+    fails_with(&o, &[&format!("{}:3:", path.display()), "invalid YAML"]);
+}
+
+#[test]
+fn unknown_config_key_is_named() {
+    let dir = temp_dir("unknown-key");
+    let config = threshold_config(&dir, |t| t.replace("  epochs: 30", "  epoch: 30"));
+    let o = llmrouter(&["train", "--router", "thresholdrouter", "--config", config.to_str().expect("utf8")]);
+    fails_with(&o, &["config.yaml", "hparam", "unknown field `epoch`"]);
+}
+
+#[test]
+fn hparam_model_that_is_not_a_candidate_is_named() {
+    let dir = temp_dir("not-candidate");
+    let config = threshold_config(&dir, |t| t.replace("small_model: gemma-2-9b-it", "small_model: gpt-5-nano"));
+    let o = llmrouter(&["train", "--router", "thresholdrouter", "--config", config.to_str().expect("utf8")]);
+    fails_with(&o, &[&format!("{}:", config.display()), "hparam.small_model", "gpt-5-nano", "not a candidate"]);
+}
+
+#[test]
+fn broken_routing_line_seven_is_named() {
+    let dir = temp_dir("broken-line");
+    let data = std::fs::read_to_string(root().join("data/example_data/routing_data/default_routing_train_data.jsonl"))
+        .expect("data");
+    let mut lines: Vec<&str> = data.lines().take(60).collect();
+    lines[6] = "{\"query\": \"half a row\", \"model_name\": ";
+    let routing = dir.join("routing.jsonl");
+    std::fs::write(&routing, lines.join("\n")).expect("write");
+    let config = threshold_config(&dir, |t| {
+        t.replace("data/example_data/routing_data/default_routing_train_data.jsonl", routing.to_str().expect("utf8"))
+    });
+    let o = llmrouter(&["train", "--router", "thresholdrouter", "--config", config.to_str().expect("utf8")]);
+    fails_with(&o, &[&format!("{}:7:", routing.display())]);
+    assert!(!dir.join("model.json").exists(), "a failed run writes no model");
+}
+
+#[test]
+fn routing_needs_route_only_until_the_client_exists() {
+    let o = llmrouter(&[
+        "infer",
+        "--router",
+        "randomrouter",
+        "--config",
+        "custom_routers/randomrouter/config.yaml",
+        "--query",
+        "hi",
+    ]);
+    fails_with(&o, &["--route-only"]);
+}
+
+#[test]
+fn untrainable_router_says_so() {
+    let o = llmrouter(&["train", "--router", "smallest_llm", "--config", "routers/smallest_llm/config.yaml"]);
+    fails_with(&o, &["smallest_llm", "nothing to train"]);
+    let o = llmrouter(&["train", "--router", "thresholdrouter", "--config", "x.yaml", "--device", "cuda"]);
+    fails_with(&o, &["device `cuda`", "--device cpu"]);
+}
+
+#[test]
+fn batch_files_in_every_format() {
+    let dir = temp_dir("batch");
+    let inputs = [
+        ("q.txt", "What is 2+2?\n\nWrite a haiku about routers.\nProve Fermat's little theorem.\n"),
+        (
+            "q.json",
+            r#"["What is 2+2?", {"query": "Write a haiku about routers.", "id": 7}, "Prove Fermat's little theorem."]"#,
+        ),
+        (
+            "q.jsonl",
+            "{\"query\": \"What is 2+2?\"}\n\"Write a haiku about routers.\"\n{\"query\": \"Prove Fermat's little theorem.\", \"id\": \"x\"}\n",
+        ),
+    ];
+    for (name, text) in inputs {
+        let input = dir.join(name);
+        std::fs::write(&input, text).expect("write");
+        let o = llmrouter(&[
+            "infer",
+            "--router",
+            "smallest_llm",
+            "--config",
+            "routers/smallest_llm/config.yaml",
+            "--input",
+            input.to_str().expect("utf8"),
+            "--route-only",
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let lines: Vec<serde_json::Value> =
+            stdout(&o).lines().map(|l| serde_json::from_str(l).expect("jsonl")).collect();
+        assert_eq!(lines.len(), 3, "{name}");
+        assert_eq!(lines[1]["query"], "Write a haiku about routers.");
+        assert!(
+            lines.iter().all(|d| d["model_name"] == "mistral-7b-instruct-v0.3"),
+            "{name}: smallest by size, then price, then name"
+        );
+    }
+    let o = llmrouter(&[
+        "infer",
+        "--router",
+        "smallest_llm",
+        "--config",
+        "routers/smallest_llm/config.yaml",
+        "--input",
+        dir.join("q.json").to_str().expect("utf8"),
+        "--output",
+        dir.join("out.json").to_str().expect("utf8"),
+        "--route-only",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out.json")).expect("out")).expect("json");
+    assert_eq!(out.as_array().map(Vec::len), Some(3));
+    assert_eq!(out[1]["id"], 7);
+}
+
+#[test]
+fn a_failed_batch_leaves_the_earlier_output_intact() {
+    let dir = temp_dir("atomic");
+    let out = dir.join("out.jsonl");
+    std::fs::write(&out, "earlier results\n").expect("write");
+    let input = dir.join("q.jsonl");
+    std::fs::write(&input, "{\"query\": \"fine\"}\n{\"query\": \"   \"}\n").expect("write");
+    let o = llmrouter(&[
+        "infer",
+        "--router",
+        "largest_llm",
+        "--config",
+        "routers/largest_llm/config.yaml",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--output",
+        out.to_str().expect("utf8"),
+        "--route-only",
+    ]);
+    fails_with(&o, &["empty query"]);
+    assert_eq!(std::fs::read_to_string(&out).expect("read"), "earlier results\n");
+}
+
+#[test]
+fn closed_stdout_is_not_a_crash() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llmrouter"))
+        .args(["list-routers", "--long"])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("wait");
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
