@@ -11,7 +11,7 @@ use crate::progress::Bar;
 const CHUNK: usize = 256;
 
 pub fn run(args: &InferArgs, quiet: bool) -> Result<()> {
-    let registration = registry::find(&args.router)?;
+    let registration = crate::plugins::find(&args.router)?;
     if !args.route_only {
         bail!(
             "calling the chosen model is not implemented in this version of llmrouter: only routing is.\n  \

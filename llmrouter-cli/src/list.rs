@@ -5,6 +5,7 @@ use llmrouter_core::registry;
 
 use crate::cli::{ListArgs, ListFormat};
 use crate::output;
+use crate::plugins::{not_compiled, origin_of};
 
 pub fn run(args: &ListArgs) -> Result<()> {
     let routers = registry::all()?;
@@ -18,6 +19,7 @@ pub fn run(args: &ListArgs) -> Result<()> {
                         "summary": r.summary,
                         "trainable": r.train.is_some(),
                         "package": r.package,
+                        "origin": origin_of(r.name),
                     });
                     if args.long {
                         item["docs"] = r.docs.into();
@@ -28,16 +30,18 @@ pub fn run(args: &ListArgs) -> Result<()> {
             serde_json::to_string_pretty(&items)? + "\n"
         }
         ListFormat::Text => {
-            if routers.is_empty() {
+            let mut out = if routers.is_empty() {
                 "no routers: this binary was built without router features \
                  (build with default features, or `--features <router>`)\n"
                     .to_owned()
             } else {
                 let width = routers.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-                let mut out = format!("{:width$}  {:6}  SUMMARY\n", "NAME", "TRAINS");
+                let owidth = routers.iter().map(|r| origin_of(r.name).len()).max().unwrap_or(6).max(6);
+                let mut out = format!("{:width$}  {:6}  {:owidth$}  SUMMARY\n", "NAME", "TRAINS", "ORIGIN");
                 for r in routers {
                     let trains = if r.train.is_some() { "yes" } else { "no" };
-                    out.push_str(&format!("{:width$}  {trains:6}  {}\n", r.name, r.summary));
+                    let origin = origin_of(r.name);
+                    out.push_str(&format!("{:width$}  {trains:6}  {origin:owidth$}  {}\n", r.name, r.summary));
                     if args.long {
                         for line in r.docs.lines() {
                             out.push_str(&format!("    {line}\n").replace("    \n", "\n"));
@@ -46,7 +50,21 @@ pub fn run(args: &ListArgs) -> Result<()> {
                     }
                 }
                 out
+            };
+            let missing = not_compiled();
+            if !missing.is_empty() {
+                out.push_str("\nnot compiled into this binary:\n");
+                for m in missing {
+                    out.push_str(&format!(
+                        "  {} ({}, {}): add it with `{}`\n",
+                        m.name,
+                        m.origin.label(),
+                        m.path,
+                        m.fix
+                    ));
+                }
             }
+            out
         }
     };
     output::stdout(&text)

@@ -10,6 +10,7 @@ mod cli;
 mod infer;
 mod list;
 mod output;
+mod plugins;
 mod progress;
 mod routers;
 mod train;

@@ -1,7 +1,7 @@
 //! `llmrouter train`: fit a router's model and save it.
 
 use anyhow::Result;
-use llmrouter_core::{Device, Error, MetaRouter, registry};
+use llmrouter_core::{Device, Error, MetaRouter};
 
 use crate::cli::TrainArgs;
 use crate::infer::warn_ignored;
@@ -9,7 +9,7 @@ use crate::output;
 use crate::progress::Bar;
 
 pub fn run(args: &TrainArgs, quiet: bool) -> Result<()> {
-    let registration = registry::find(&args.router)?;
+    let registration = crate::plugins::find(&args.router)?;
     let Some(build_trainer) = registration.train else {
         return Err(Error::NotTrainable { router: registration.name.to_owned() }.into());
     };

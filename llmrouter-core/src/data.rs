@@ -119,7 +119,9 @@ impl Candidates {
                 Some(serde_json::Value::String(s)) => Some(s),
                 Some(serde_json::Value::Number(n)) => Some(format!("{n}B")),
                 Some(other) => {
-                    return Err(data_err(format!("model `{name}`: `size` must be a string like \"7B\", found {other}")));
+                    return Err(data_err(format!(
+                        "model `{name}`: `size` must be a string like \"7B\", found {other}"
+                    )));
                 }
             };
             let size_billions = match &size {

@@ -89,7 +89,7 @@ pub enum Error {
     },
 
     /// No compiled-in router has this name.
-    #[error("{}", unknown_router_message(name, suggestions, available))]
+    #[error("{}", unknown_router_message(name, suggestions, available, hints))]
     UnknownRouter {
         /// The name asked for.
         name: String,
@@ -97,6 +97,8 @@ pub enum Error {
         suggestions: Vec<String>,
         /// Every router in this binary, sorted.
         available: Vec<String>,
+        /// Extra lines, such as router crates on disk that this binary does not contain.
+        hints: Vec<String>,
     },
 
     /// Two registrations share a name.
@@ -169,7 +171,7 @@ fn list_paths(paths: &[PathBuf]) -> String {
     paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", then ")
 }
 
-fn unknown_router_message(name: &str, suggestions: &[String], available: &[String]) -> String {
+fn unknown_router_message(name: &str, suggestions: &[String], available: &[String], hints: &[String]) -> String {
     let mut msg = format!("Unknown router: {name}");
     if !suggestions.is_empty() {
         msg.push_str(&format!("\n  did you mean: {}?", suggestions.join(", ")));
@@ -178,6 +180,9 @@ fn unknown_router_message(name: &str, suggestions: &[String], available: &[Strin
         msg.push_str("\n  this binary contains no routers (it was built without router features)");
     } else {
         msg.push_str(&format!("\n  routers in this binary: {}", available.join(", ")));
+    }
+    for hint in hints {
+        msg.push_str(&format!("\n  {hint}"));
     }
     msg
 }

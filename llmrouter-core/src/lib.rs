@@ -18,6 +18,7 @@ pub mod error;
 pub mod features;
 pub mod meta;
 pub mod model_file;
+pub mod plugins;
 pub mod progress;
 pub mod registry;
 pub mod rng;

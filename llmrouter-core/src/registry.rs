@@ -129,7 +129,12 @@ pub fn find(name: &str) -> Result<&'static RouterRegistration> {
         return Ok(found);
     }
     let available: Vec<String> = list.iter().map(|r| r.name.to_owned()).collect();
-    Err(Error::UnknownRouter { name: name.to_owned(), suggestions: suggest(name, &available), available })
+    Err(Error::UnknownRouter {
+        name: name.to_owned(),
+        suggestions: suggest(name, &available),
+        available,
+        hints: Vec::new(),
+    })
 }
 
 /// Up to three names close to `name`: by edit distance, or sharing a prefix or substring.

@@ -89,6 +89,11 @@ impl RouteDecision {
 }
 
 /// A router: picks one candidate per query. Object safe; built once, used from many threads.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a router: it does not implement `llmrouter_core::Router`",
+    label = "registered with `register_router!` here, but `{Self}` has no `impl llmrouter_core::Router`",
+    note = "implement `from_meta` and `route_single` (see custom_routers/randomrouter/src/lib.rs)"
+)]
 pub trait Router: Send + Sync {
     /// Builds the router from its config and data, loading a trained model if it needs one.
     fn from_meta(meta: MetaRouter) -> Result<Self>
@@ -133,6 +138,10 @@ pub struct TrainReport {
 }
 
 /// Fits a router's model and saves it to `model_path.save_model_path`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a trainer: it does not implement `llmrouter_core::Trainer`",
+    note = "implement `from_meta` and `train` (see custom_routers/thresholdrouter/src/lib.rs)"
+)]
 pub trait Trainer {
     /// Builds the trainer from the router's config and data.
     fn from_meta(meta: MetaRouter, device: Device) -> Result<Self>

@@ -1,24 +1,38 @@
 //! `cargo xtask`: repository chores, one module per subcommand.
-//!
-//! - `cargo xtask example-data [--check]`: regenerates (or checks) the synthetic example data in
-//!   `data/example_data/` from a fixed seed.
 
+mod dist;
 mod example_data;
+mod new_router;
+mod plugins;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <command>
+const USAGE: &str = "usage: cargo xtask <command> [options]
 
 commands:
-  example-data [--check]   regenerate data/example_data/{query_data,routing_data} (seeded, synthetic);
-                           with --check, change nothing and fail when the files are stale";
+  plugins [--check] [--verbose]
+      Find every router crate (routers/, ./custom_routers/, ~/.llmrouter/plugins/, each folder of
+      $LLMROUTER_PLUGINS) and regenerate the wiring that compiles them into `llmrouter`.
+      --check: change nothing; fail with a diff when the generated files are stale.
+      --verbose: print each folder scanned and each crate found or skipped.
+  new-router <name> [--destination <dir>]
+      Create a router crate from templates/router (default destination: custom_routers).
+  dist
+      Build the static release binary (x86_64-unknown-linux-musl) with every router found.
+  example-data [--check]
+      Regenerate the seeded, synthetic data in data/example_data/ (--check: fail when stale).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let root = workspace_root();
     let result = match args.first().map(String::as_str) {
-        Some("example-data") => example_data::run(&workspace_root(), args.iter().any(|a| a == "--check")),
-        Some("-h" | "--help") | None => {
+        Some("plugins") => plugins::run(&root, flag("--check"), flag("--verbose")),
+        Some("new-router") => new_router::run(&root, &args[1..]),
+        Some("dist") => dist::run(&root),
+        Some("example-data") => example_data::run(&root, flag("--check")),
+        Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
