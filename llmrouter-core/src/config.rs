@@ -220,16 +220,28 @@ impl Config {
     /// Deserializes the `hparam` section into a router's typed struct. Absent or null `hparam`
     /// gives `T::default()`. Errors name the file, line and key (`hparam.threshold`).
     pub fn hparams<T: DeserializeOwned + Default>(&self) -> Result<T> {
-        #[derive(Deserialize)]
-        struct Only<T> {
-            #[serde(default = "Option::default")]
-            hparam: Option<T>,
-        }
+        self.section("hparam")
+    }
+
+    /// Deserializes the top-level section `key` (`hparam`, `embedding`, ...) into `T`, with the
+    /// same error reporting as [`Config::hparams`]; absent or null gives `T::default()`.
+    pub fn section<T: DeserializeOwned + Default>(&self, key: &str) -> Result<T> {
         if self.text.trim().is_empty() {
             return Ok(T::default());
         }
-        let only: Only<T> = parse_yaml(&self.text, &self.path)?;
-        Ok(only.hparam.unwrap_or_default())
+        let de = serde_yaml_ng::Deserializer::from_str(&self.text);
+        let mut track = serde_path_to_error::Track::new();
+        let seed = Section::<T> { key, marker: std::marker::PhantomData };
+        match serde::de::DeserializeSeed::deserialize(seed, serde_path_to_error::Deserializer::new(de, &mut track)) {
+            Ok(value) => Ok(value.unwrap_or_default()),
+            Err(inner) => Err(yaml_error(&self.path, serde_path_to_error::Error::new(track.path(), inner))),
+        }
+    }
+
+    /// Where to write something named by config `key` (an output folder or file): relative to the
+    /// working directory.
+    pub fn resolve_output(&self, _key: &str, value: &str) -> PathBuf {
+        absolutize(&expand_home(value))
     }
 
     /// An error about `key` of this config (for router-level validation of `hparam` values).
@@ -360,9 +372,47 @@ impl Config {
     }
 }
 
+/// Picks one top-level key out of a YAML mapping, ignoring the others.
+struct Section<'a, T> {
+    key: &'a str,
+    marker: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for Section<'_, T> {
+    type Value = Option<T>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Section<'_, T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a mapping of config keys")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = None;
+        while let Some(k) = map.next_key::<String>()? {
+            if k == self.key {
+                out = map.next_value::<Option<T>>()?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn parse_yaml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
     let de = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    serde_path_to_error::deserialize(de).map_err(|err| yaml_error(path, err))
+}
+
+fn yaml_error(path: &Path, err: serde_path_to_error::Error<serde_yaml_ng::Error>) -> Error {
+    {
         let key = err.path().to_string();
         let inner = err.into_inner();
         let location = inner.location();
@@ -385,7 +435,7 @@ fn parse_yaml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
             column: location.as_ref().map(|l| l.column()),
             message,
         }
-    })
+    }
 }
 
 /// `~/x` to `$HOME/x`.

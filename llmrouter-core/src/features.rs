@@ -23,6 +23,13 @@ impl HashedFeaturizer {
     /// Sparse features of `text`: `(bucket, value)` sorted by bucket, L2 norm 1 (empty for
     /// text without letters or digits).
     pub fn sparse(&self, text: &str) -> Vec<(u32, f32)> {
+        let mut out = self.counts(text);
+        normalize(&mut out);
+        out
+    }
+
+    /// Sublinear term frequencies `1 + ln(count)` per bucket, sorted by bucket, not normalised.
+    pub fn counts(&self, text: &str) -> Vec<(u32, f32)> {
         let lower = text.to_lowercase();
         let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
         let mut buckets: Vec<u32> = Vec::with_capacity(words.len() * 8);
@@ -58,13 +65,17 @@ impl HashedFeaturizer {
         for (_, v) in &mut out {
             *v = 1.0 + v.ln();
         }
-        let norm = out.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            for (_, v) in &mut out {
-                *v /= norm;
-            }
-        }
         out
+    }
+}
+
+/// Scales sparse `values` to unit L2 norm (no-op for all zeros).
+pub fn normalize(values: &mut [(u32, f32)]) {
+    let norm = values.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for (_, v) in values {
+            *v /= norm;
+        }
     }
 }
 

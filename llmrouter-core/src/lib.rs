@@ -14,6 +14,7 @@
 pub mod config;
 pub mod conformance;
 pub mod data;
+pub mod embed;
 pub mod error;
 pub mod features;
 pub mod meta;

@@ -4,7 +4,7 @@
 //! Generated (each between `@generated` markers, deterministic for a given set of folders):
 //! - the router entries of `members` in the root `Cargo.toml`;
 //! - the router dependencies and the features of `llmrouter-cli/Cargo.toml` (one feature per
-//!   router, `all-routers`, and `default = ["all-routers"]`);
+//!   router, and `all-routers`, which the hand-written `default` feature includes);
 //! - `llmrouter-cli/src/routers.rs`: a `use x as _;` line per router, so the linker keeps its
 //!   registration, and the table of every router crate found with its origin;
 //! - `.plugins/<name>`: symbolic links to router crates outside the repository, so that they
@@ -203,7 +203,7 @@ fn render(root: &Path, crates: &[PluginCrate]) -> Result<Vec<(PathBuf, String)>>
     for c in &sorted {
         writeln!(deps, "{} = {{ path = \"../{}\", optional = true }}", c.folder, member_path(c))?;
     }
-    let mut features = String::from("[features]\ndefault = [\"all-routers\"]\n");
+    let mut features = String::new();
     let all: Vec<String> = sorted.iter().map(|c| format!("\"{}\"", c.folder)).collect();
     writeln!(features, "all-routers = [{}]", all.join(", "))?;
     for c in &sorted {
