@@ -18,28 +18,8 @@ use thresholdrouter as _;
 
 /// Every router crate found by `cargo xtask plugins`, by name.
 pub const DISCOVERED: &[Discovered] = &[
-    Discovered {
-        name: "largest_llm",
-        origin: Origin::BuiltIn,
-        path: "routers/largest_llm",
-        compiled: cfg!(feature = "largest_llm"),
-    },
-    Discovered {
-        name: "randomrouter",
-        origin: Origin::Custom,
-        path: "custom_routers/randomrouter",
-        compiled: cfg!(feature = "randomrouter"),
-    },
-    Discovered {
-        name: "smallest_llm",
-        origin: Origin::BuiltIn,
-        path: "routers/smallest_llm",
-        compiled: cfg!(feature = "smallest_llm"),
-    },
-    Discovered {
-        name: "thresholdrouter",
-        origin: Origin::Custom,
-        path: "custom_routers/thresholdrouter",
-        compiled: cfg!(feature = "thresholdrouter"),
-    },
+    Discovered { name: "largest_llm", origin: Origin::BuiltIn, path: "routers/largest_llm", compiled: cfg!(feature = "largest_llm") },
+    Discovered { name: "randomrouter", origin: Origin::Custom, path: "custom_routers/randomrouter", compiled: cfg!(feature = "randomrouter") },
+    Discovered { name: "smallest_llm", origin: Origin::BuiltIn, path: "routers/smallest_llm", compiled: cfg!(feature = "smallest_llm") },
+    Discovered { name: "thresholdrouter", origin: Origin::Custom, path: "custom_routers/thresholdrouter", compiled: cfg!(feature = "thresholdrouter") },
 ];
