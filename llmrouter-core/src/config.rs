@@ -62,6 +62,9 @@ struct RawModelPath {
 struct RawMetric {
     #[serde(default)]
     weights: MetricWeights,
+    /// Output tokens assumed per answer when estimating a query's cost from list prices.
+    #[serde(default)]
+    expected_output_tokens: Option<f64>,
 }
 
 /// `metric.weights`: how a decision trades quality against cost.
@@ -123,6 +126,9 @@ pub struct Config {
     load_model_path: Option<String>,
     /// `metric.weights`.
     pub metric: MetricWeights,
+    /// `metric.expected_output_tokens`: output tokens assumed per answer when a query's cost is
+    /// estimated from list prices (default 256).
+    pub expected_output_tokens: f64,
     /// `api_endpoint`: the default OpenAI-compatible base URL for candidates without their own.
     pub api_endpoint: Option<String>,
     /// `embedding`: the embedder section (interpreted by routers that embed queries).
@@ -177,6 +183,15 @@ impl Config {
                 });
             }
         }
+        let expected_output_tokens = raw.metric.expected_output_tokens.unwrap_or(256.0);
+        if !expected_output_tokens.is_finite() || expected_output_tokens < 0.0 {
+            return Err(Error::Config {
+                path,
+                line: None,
+                column: None,
+                message: format!("key `metric.expected_output_tokens`: expected a non-negative number, found {expected_output_tokens}"),
+            });
+        }
         let mut ignored_keys = Vec::new();
         if non_empty(raw.data_path.query_embedding_data.clone()).is_some() {
             ignored_keys.push("data_path.query_embedding_data");
@@ -201,6 +216,7 @@ impl Config {
             save_model_path: non_empty(raw.model_path.save_model_path),
             load_model_path: non_empty(raw.model_path.load_model_path),
             metric,
+            expected_output_tokens,
             api_endpoint: non_empty(raw.api_endpoint),
             embedding: raw.embedding,
             ignored_keys,
@@ -276,8 +292,15 @@ impl Config {
         self.resolve_existing(key.key(), value)
     }
 
-    /// Where `train` writes the model: `model_path.save_model_path`, relative to the working
-    /// directory. Its folder is created when missing.
+    /// Where `train` writes the model for `router`: `model_path.save_model_path`, relative to
+    /// the working directory, with `{router}` replaced by the router name (so one config can
+    /// serve several routers). Its folder is created when writing.
+    pub fn save_model_path_for(&self, router: &str) -> Result<PathBuf> {
+        Ok(PathBuf::from(self.save_model_path()?.to_string_lossy().replace("{router}", router)))
+    }
+
+    /// `model_path.save_model_path` as written (relative to the working directory), with any
+    /// `{router}` placeholder left in place; see [`Config::save_model_path_for`].
     pub fn save_model_path(&self) -> Result<PathBuf> {
         let value = self.save_model_path.as_deref().ok_or_else(|| Error::MissingKey {
             config: self.path.clone(),
@@ -292,8 +315,8 @@ impl Config {
     /// names every path tried and the command that creates it.
     pub fn load_model_path(&self, router: &str) -> Result<PathBuf> {
         let (key, value) = match (&self.load_model_path, &self.save_model_path) {
-            (Some(v), _) => ("model_path.load_model_path", v),
-            (None, Some(v)) => ("model_path.save_model_path", v),
+            (Some(v), _) => ("model_path.load_model_path", v.replace("{router}", router)),
+            (None, Some(v)) => ("model_path.save_model_path", v.replace("{router}", router)),
             (None, None) => {
                 return Err(Error::MissingKey {
                     config: self.path.clone(),
@@ -302,7 +325,7 @@ impl Config {
                 });
             }
         };
-        let tried = self.candidates_for(value);
+        let tried = self.candidates_for(&value);
         match tried.iter().find(|p| p.is_file()) {
             Some(found) => Ok(found.clone()),
             None => Err(Error::Model {

@@ -19,8 +19,13 @@ pub mod conformance;
 pub mod data;
 pub mod embed;
 pub mod error;
+pub mod eval;
 pub mod features;
+pub mod learn;
+pub mod linear;
 pub mod meta;
+#[cfg(feature = "minilm")]
+pub mod minilm;
 pub mod model_file;
 pub mod plugins;
 pub mod progress;

@@ -107,6 +107,13 @@ pub trait Router: Send + Sync {
     fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
         queries.iter().map(|q| self.route_single(q)).collect()
     }
+
+    /// Per-model predicted quality and estimated cost for each query, for routers that decide by
+    /// [`crate::learn::Predictions::decide`]; `None` for routers that do not predict scores.
+    /// Evaluation uses this to trace cost-quality curves without routing again.
+    fn predict(&self, _queries: &[QueryInput]) -> Result<Option<crate::learn::Predictions>> {
+        Ok(None)
+    }
 }
 
 /// Where training runs.

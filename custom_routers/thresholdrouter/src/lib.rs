@@ -183,7 +183,7 @@ pub struct ThresholdTrainer {
 impl Trainer for ThresholdTrainer {
     fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
         let setup = setup(&meta)?;
-        let save_path = meta.config.save_model_path()?;
+        let save_path = meta.config.save_model_path_for(NAME)?;
         Ok(ThresholdTrainer { meta, setup, save_path })
     }
 

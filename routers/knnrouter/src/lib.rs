@@ -1,0 +1,308 @@
+//! `knnrouter`: predicts each candidate's quality on a query as the (shrunk) mean of its scores
+//! on the `n_neighbors` most similar training queries (cosine similarity of embeddings), then
+//! decides by `metric.weights` (see `llmrouter_core::learn`).
+//!
+//! Plain neighbour means are noisy: with 0/1 scores and k = 5 each estimate moves in steps of
+//! 0.2, and scikit-learn's kNN router loses to the best single model on llmrouter_dc. Here each
+//! estimate is shrunk toward the model's overall mean score:
+//! `s_m = (sum_i w_i s_im + lambda * mean_m) / (sum_i w_i + lambda)`, so with little local
+//! evidence the router falls back to the best model on average. `shrinkage: auto` (default)
+//! picks lambda by leave-one-out routing on the training set.
+
+use std::path::PathBuf;
+
+use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries};
+use llmrouter_core::learn::{CostModel, F32s, Predictions, U32s, par_chunks, prepare, sparse};
+use llmrouter_core::{
+    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
+    model_file,
+};
+use serde::{Deserialize, Serialize};
+
+const NAME: &str = "knnrouter";
+/// Candidate values of lambda for `shrinkage: auto`.
+const LAMBDAS: &[f32] = &[0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
+/// `hparam` of knnrouter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hparams {
+    /// Neighbours per query (default 10).
+    pub n_neighbors: usize,
+    /// `uniform` (default) or `distance` (weight by cosine similarity).
+    pub weights: Weighting,
+    /// Prior strength lambda, or `auto` (default): chosen by leave-one-out on the training data.
+    pub shrinkage: Shrinkage,
+}
+
+impl Default for Hparams {
+    fn default() -> Self {
+        Hparams { n_neighbors: 10, weights: Weighting::Uniform, shrinkage: Shrinkage::Auto(AutoTag::Auto) }
+    }
+}
+
+/// Neighbour weighting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weighting {
+    /// Every neighbour counts the same.
+    Uniform,
+    /// Neighbours count by their cosine similarity.
+    Distance,
+}
+
+/// `shrinkage`: a number, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Shrinkage {
+    /// A fixed lambda.
+    Fixed(f32),
+    /// Chosen on the training data.
+    Auto(AutoTag),
+}
+
+/// The literal `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoTag {
+    /// `auto`.
+    Auto,
+}
+
+/// The saved model: training vectors (sparse rows), scores, and the settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedModel {
+    embedder: EmbedderSpec,
+    n_neighbors: usize,
+    weights: Weighting,
+    lambda: f32,
+    models: usize,
+    /// CSR rows of the training embeddings.
+    indptr: U32s,
+    indices: U32s,
+    values: F32s,
+    /// Row-major scores, NaN where not measured.
+    scores: F32s,
+    means: Vec<f32>,
+}
+
+/// The index used at inference: training vectors by column, for sparse dot products.
+struct Index {
+    rows: usize,
+    /// For each embedding dimension, (training row, value).
+    postings: Vec<Vec<(u32, f32)>>,
+}
+
+impl Index {
+    fn from_csr(dim: usize, indptr: &[u32], indices: &[u32], values: &[f32]) -> Self {
+        let mut postings = vec![Vec::new(); dim];
+        for row in 0..indptr.len().saturating_sub(1) {
+            for k in indptr[row] as usize..indptr[row + 1] as usize {
+                postings[indices[k] as usize].push((row as u32, values[k]));
+            }
+        }
+        Index { rows: indptr.len().saturating_sub(1), postings }
+    }
+
+    /// Cosine similarities (embeddings are unit length) of `q` to every training row.
+    fn similarities(&self, q: &[(u32, f32)]) -> Vec<f32> {
+        let mut sims = vec![0.0f32; self.rows];
+        for &(j, qv) in q {
+            for &(row, v) in &self.postings[j as usize] {
+                sims[row as usize] += qv * v;
+            }
+        }
+        sims
+    }
+}
+
+/// Top `k` rows by similarity, skipping `exclude`; sorted by similarity, then row.
+fn top_k(sims: &[f32], k: usize, exclude: Option<usize>) -> Vec<(usize, f32)> {
+    let mut idx: Vec<usize> = (0..sims.len()).filter(|&i| Some(i) != exclude).collect();
+    let k = k.min(idx.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let cmp = |a: &usize, b: &usize| sims[*b].total_cmp(&sims[*a]).then(a.cmp(b));
+    idx.select_nth_unstable_by(k - 1, cmp);
+    idx.truncate(k);
+    idx.sort_by(cmp);
+    idx.into_iter().map(|i| (i, sims[i])).collect()
+}
+
+/// Shrunk neighbour means for every model.
+fn estimate(neighbours: &[(usize, f32)], scores: &[f32], models: usize, means: &[f32], lambda: f32, w: Weighting) -> Vec<f32> {
+    (0..models)
+        .map(|m| {
+            let (mut num, mut den) = (lambda * means[m], lambda);
+            for &(row, sim) in neighbours {
+                let s = scores[row * models + m];
+                if !s.is_nan() {
+                    let weight = match w {
+                        Weighting::Uniform => 1.0,
+                        Weighting::Distance => sim.max(1e-6),
+                    };
+                    num += weight * s;
+                    den += weight;
+                }
+            }
+            if den > 0.0 { num / den } else { means[m] }
+        })
+        .collect()
+}
+
+/// The router.
+pub struct KnnRouter {
+    model: SavedModel,
+    index: Index,
+    embedder: std::sync::Arc<dyn Embedder>,
+    costs: CostModel,
+    metric: MetricWeights,
+    names: Vec<String>,
+}
+
+impl Router for KnnRouter {
+    fn from_meta(meta: MetaRouter) -> Result<Self> {
+        let path = meta.config.load_model_path(NAME)?;
+        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
+        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
+        let rows = model.indptr.0.len().saturating_sub(1);
+        if model.scores.0.len() != rows * model.models || model.models != meta.candidates.len() {
+            return Err(Error::model(&path, "corrupted: score table does not match the training rows"));
+        }
+        let index = Index::from_csr(embedder.dim(), &model.indptr.0, &model.indices.0, &model.values.0);
+        Ok(KnnRouter {
+            model,
+            index,
+            embedder,
+            costs: CostModel::from_meta(&meta),
+            metric: meta.config.metric,
+            names: meta.candidates.names().into_iter().map(String::from).collect(),
+        })
+    }
+
+    fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
+        Ok(self.route_batch(std::slice::from_ref(query))?.remove(0))
+    }
+
+    fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
+        let p = self.predict(queries)?.ok_or_else(|| Error::router(NAME, "no predictions"))?;
+        Ok(p.decide_all(NAME, queries, self.metric))
+    }
+
+    fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
+        for q in queries {
+            q.check(NAME)?;
+        }
+        let x = embed_queries(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        let m = &self.model;
+        let scores = par_chunks(&x, |part| {
+            part.iter()
+                .map(|v| {
+                    let nn = top_k(&self.index.similarities(&sparse(v)), m.n_neighbors, None);
+                    estimate(&nn, &m.scores.0, m.models, &m.means, m.lambda, m.weights)
+                })
+                .collect()
+        });
+        let costs = queries.iter().map(|q| self.costs.estimate(&q.query)).collect();
+        Ok(Some(Predictions { models: self.names.clone(), scores, costs }))
+    }
+}
+
+/// Fits (stores) the training set and chooses the shrinkage.
+pub struct KnnTrainer {
+    meta: MetaRouter,
+    hparams: Hparams,
+    save_path: PathBuf,
+}
+
+impl Trainer for KnnTrainer {
+    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
+        let hparams: Hparams = meta.config.hparams()?;
+        if hparams.n_neighbors == 0 {
+            return Err(meta.config.key_error("hparam.n_neighbors", "must be at least 1"));
+        }
+        if let Shrinkage::Fixed(l) = hparams.shrinkage {
+            if !(l >= 0.0 && l.is_finite()) {
+                return Err(meta.config.key_error("hparam.shrinkage", "must be `auto` or a non-negative number"));
+            }
+        }
+        let save_path = meta.config.save_model_path_for(NAME)?;
+        Ok(KnnTrainer { meta, hparams, save_path })
+    }
+
+    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
+        let p = prepare(&self.meta, progress)?;
+        let models = p.set.models.len();
+        let (mut indptr, mut indices, mut values) = (vec![0u32], Vec::new(), Vec::new());
+        let rows: Vec<Vec<(u32, f32)>> = p.x.iter().map(|v| sparse(v)).collect();
+        for r in &rows {
+            for &(j, v) in r {
+                indices.push(j);
+                values.push(v);
+            }
+            indptr.push(indices.len() as u32);
+        }
+        let scores: Vec<f32> = p.set.scores.iter().flatten().copied().collect();
+        let means = p.set.model_means();
+        let h = &self.hparams;
+        let index = Index::from_csr(p.embedder.dim(), &indptr, &indices, &values);
+
+        // Leave-one-out: each training query routed by its neighbours among the others.
+        progress.begin(rows.len() as u64, "leave-one-out neighbours");
+        let neighbours: Vec<Vec<(usize, f32)>> = par_chunks(&(0..rows.len()).collect::<Vec<_>>(), |part| {
+            let out: Vec<Vec<(usize, f32)>> =
+                part.iter().map(|&i| top_k(&index.similarities(&rows[i]), h.n_neighbors, Some(i))).collect();
+            progress.advance(part.len() as u64);
+            out
+        });
+        progress.finish();
+        let loo = |lambda: f32| -> f64 {
+            let mut total = 0.0f64;
+            for (i, nn) in neighbours.iter().enumerate() {
+                let est = estimate(nn, &scores, models, &means, lambda, h.weights);
+                let row = &p.set.scores[i];
+                let pick = (0..models)
+                    .filter(|&m| !row[m].is_nan())
+                    .max_by(|&a, &b| est[a].total_cmp(&est[b]).then(b.cmp(&a)));
+                total += pick.map_or(0.0, |m| f64::from(row[m]));
+            }
+            total / neighbours.len().max(1) as f64
+        };
+        let (lambda, loo_score) = match h.shrinkage {
+            Shrinkage::Fixed(l) => (l, loo(l)),
+            Shrinkage::Auto(_) => LAMBDAS.iter().map(|&l| (l, loo(l))).fold((0.0, f64::MIN), |best, cur| if cur.1 > best.1 { cur } else { best }),
+        };
+        let n = rows.len();
+        let model = SavedModel {
+            embedder: p.spec,
+            n_neighbors: h.n_neighbors,
+            weights: h.weights,
+            lambda,
+            models,
+            indptr: U32s(indptr),
+            indices: U32s(indices),
+            values: F32s(values),
+            scores: F32s(scores),
+            means,
+        };
+        model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &model)?;
+        Ok(TrainReport {
+            model_path: self.save_path.clone(),
+            metrics: vec![
+                ("training queries".into(), n.to_string()),
+                ("embedder".into(), p.embedder.id()),
+                ("shrinkage lambda".into(), format!("{lambda} ({})", if matches!(h.shrinkage, Shrinkage::Auto(_)) { "auto" } else { "fixed" })),
+                ("leave-one-out mean score".into(), format!("{loo_score:.4}")),
+            ],
+        })
+    }
+}
+
+llmrouter_core::register_router! {
+    router: KnnRouter,
+    name: "knnrouter",
+    summary: "k nearest training queries by embedding; per-model scores shrunk toward each model's mean; cost-aware",
+    docs: include_str!("../README.md"),
+    trainer: KnnTrainer,
+}
