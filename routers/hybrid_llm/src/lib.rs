@@ -1,0 +1,311 @@
+//! `hybrid_llm`: Hybrid LLM (Ding et al., ICLR 2024) between one small and one large model.
+//!
+//! A regressor on the query embedding (logistic regression, soft targets) estimates `p(q)`, how
+//! likely the small model's answer is as good as the large one's, trained with one of the
+//! paper's three label modes:
+//! - `deterministic`: `y = 1[s_small >= s_large]`;
+//! - `probabilistic`: `y = (1 + s_small - s_large) / 2`, the chance that the small model wins or
+//!   ties when each answer is judged by its score (ties count half);
+//! - `transformed`: `y = 1[s_small >= s_large - t]` with the relaxation `t >= 0` chosen on the
+//!   training data so that at least half of the labels are positive (the paper's fix for
+//!   imbalanced labels when the large model is usually better).
+//!
+//! Decision: with `threshold` set, the small model answers when `p(q) >= threshold` (the paper's
+//! rule). Without it (default), the decision is the cost-aware rule shared by all learned routers,
+//! with predicted scores `large = mean_large` and `small = mean_large - (1 - p(q)) * gap`, where
+//! `gap` is the large model's mean advantage on training queries where it was better: the small
+//! model is chosen when the quality it is expected to lose is worth less than the cost it saves
+//! under `metric.weights`. With a cost weight of 0 this always picks the large model.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries};
+use llmrouter_core::learn::{CostModel, Predictions, par_chunks, prepare, sparse};
+use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
+use llmrouter_core::{
+    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
+    model_file,
+};
+use serde::{Deserialize, Serialize};
+
+const NAME: &str = "hybrid_llm";
+
+/// How training labels are made from the two models' scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelMode {
+    /// `1[s_small >= s_large]`.
+    Deterministic,
+    /// `(1 + s_small - s_large) / 2`.
+    Probabilistic,
+    /// `1[s_small >= s_large - t]`, `t` balancing the labels.
+    Transformed,
+}
+
+/// `hparam` of hybrid_llm.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hparams {
+    /// The cheap model (default: the cheapest candidate).
+    pub small_model: Option<String>,
+    /// The strong model (default: the most expensive candidate).
+    pub large_model: Option<String>,
+    /// `deterministic`, `probabilistic` (default) or `transformed`.
+    pub label_mode: LabelMode,
+    /// Route to the small model when `p(q) >= threshold`; unset (default): decide by cost.
+    pub threshold: Option<f64>,
+    /// Inverse regularisation of the logistic regression (default 1.0).
+    #[serde(rename = "C")]
+    pub c: f64,
+    /// SGD passes (default 15).
+    pub epochs: usize,
+    /// Seed (default 42).
+    pub seed: u64,
+}
+
+impl Default for Hparams {
+    fn default() -> Self {
+        Hparams {
+            small_model: None,
+            large_model: None,
+            label_mode: LabelMode::Probabilistic,
+            threshold: None,
+            c: 1.0,
+            epochs: 15,
+            seed: 42,
+        }
+    }
+}
+
+/// The saved model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedModel {
+    embedder: EmbedderSpec,
+    small_model: String,
+    large_model: String,
+    label_mode: LabelMode,
+    relaxation: f32,
+    regressor: Linear,
+    large_mean: f32,
+    gap: f32,
+}
+
+struct Setup {
+    hparams: Hparams,
+    small: usize,
+    large: usize,
+}
+
+fn setup(meta: &MetaRouter) -> Result<Setup> {
+    let hparams: Hparams = meta.config.hparams()?;
+    let by_price = meta.candidates.by_price();
+    if by_price.len() < 2 {
+        return Err(meta.error("needs at least two candidates"));
+    }
+    let small = match &hparams.small_model {
+        Some(n) => meta.candidate_for_key("hparam.small_model", n)?,
+        None => by_price[0],
+    };
+    let large = match &hparams.large_model {
+        Some(n) => meta.candidate_for_key("hparam.large_model", n)?,
+        None => by_price[by_price.len() - 1],
+    };
+    if small == large {
+        return Err(meta.config.key_error("hparam.large_model", "must differ from hparam.small_model"));
+    }
+    if let Some(t) = hparams.threshold {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(meta.config.key_error("hparam.threshold", format!("must be between 0 and 1, found {t}")));
+        }
+    }
+    if !(hparams.c > 0.0 && hparams.c.is_finite()) {
+        return Err(meta.config.key_error("hparam.C", "must be a positive number"));
+    }
+    Ok(Setup { hparams, small, large })
+}
+
+/// The router.
+pub struct HybridLlm {
+    model: SavedModel,
+    embedder: Arc<dyn Embedder>,
+    costs: CostModel,
+    metric: MetricWeights,
+    threshold: Option<f64>,
+    pair: [usize; 2],
+}
+
+impl HybridLlm {
+    fn probabilities(&self, queries: &[QueryInput]) -> Result<Vec<f32>> {
+        for q in queries {
+            q.check(NAME)?;
+        }
+        let x = embed_queries(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        Ok(par_chunks(&x, |part| {
+            part.iter().map(|v| sigmoid(f64::from(self.model.regressor.margin(&sparse(v)))) as f32).collect()
+        }))
+    }
+}
+
+impl Router for HybridLlm {
+    fn from_meta(meta: MetaRouter) -> Result<Self> {
+        let s = setup(&meta)?;
+        let path = meta.config.load_model_path(NAME)?;
+        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
+        let names = meta.candidates.names();
+        if model.small_model != names[s.small] || model.large_model != names[s.large] {
+            return Err(Error::model(
+                &path,
+                format!(
+                    "trained for small `{}` and large `{}`, but the config asks for `{}` and `{}`; retrain",
+                    model.small_model, model.large_model, names[s.small], names[s.large]
+                ),
+            ));
+        }
+        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
+        if model.regressor.w.len() != embedder.dim() {
+            return Err(Error::model(&path, "corrupted: regressor size does not match the embedder"));
+        }
+        Ok(HybridLlm {
+            model,
+            embedder,
+            costs: CostModel::from_meta(&meta),
+            metric: meta.config.metric,
+            threshold: s.hparams.threshold,
+            pair: [s.small, s.large],
+        })
+    }
+
+    fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
+        Ok(self.route_batch(std::slice::from_ref(query))?.remove(0))
+    }
+
+    fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
+        let probs = self.probabilities(queries)?;
+        let p = self.predictions(queries, &probs);
+        Ok(queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                let d = match self.threshold {
+                    Some(t) => {
+                        let m = if f64::from(probs[i]) >= t { &self.model.small_model } else { &self.model.large_model };
+                        RouteDecision::new(NAME, q, m).with("threshold", t)
+                    }
+                    None => p.decide(NAME, q, i, self.metric),
+                };
+                d.with("small_ok_probability", f64::from(probs[i]))
+            })
+            .collect())
+    }
+
+    fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
+        let probs = self.probabilities(queries)?;
+        Ok(Some(self.predictions(queries, &probs)))
+    }
+}
+
+impl HybridLlm {
+    fn predictions(&self, queries: &[QueryInput], probs: &[f32]) -> Predictions {
+        let m = &self.model;
+        Predictions {
+            models: vec![m.small_model.clone(), m.large_model.clone()],
+            scores: probs.iter().map(|p| vec![m.large_mean - (1.0 - p) * m.gap, m.large_mean]).collect(),
+            costs: queries
+                .iter()
+                .map(|q| {
+                    let c = self.costs.estimate(&q.query);
+                    vec![c[self.pair[0]], c[self.pair[1]]]
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Trains the quality-gap regressor.
+pub struct HybridTrainer {
+    meta: MetaRouter,
+    setup: Setup,
+    save_path: PathBuf,
+}
+
+impl Trainer for HybridTrainer {
+    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
+        let setup = setup(&meta)?;
+        let save_path = meta.config.save_model_path_for(NAME)?;
+        Ok(HybridTrainer { meta, setup, save_path })
+    }
+
+    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
+        let p = prepare(&self.meta, progress)?;
+        let (si, li) = (self.setup.small, self.setup.large);
+        let h = &self.setup.hparams;
+        let pairs: Vec<(usize, f32, f32)> = p
+            .set
+            .scores
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r[si].is_nan() && !r[li].is_nan())
+            .map(|(i, r)| (i, r[si], r[li]))
+            .collect();
+        if pairs.len() < 10 {
+            return Err(self.meta.error(format!(
+                "only {} training queries have scores for both `{}` and `{}`; need at least 10",
+                pairs.len(),
+                p.set.models[si],
+                p.set.models[li]
+            )));
+        }
+        let mut gaps: Vec<f32> = pairs.iter().map(|(_, s, l)| l - s).collect();
+        gaps.sort_by(f32::total_cmp);
+        let relaxation = match h.label_mode {
+            LabelMode::Transformed => gaps[gaps.len() / 2].max(0.0),
+            _ => 0.0,
+        };
+        let label = |s: f32, l: f32| match h.label_mode {
+            LabelMode::Deterministic => f32::from(u8::from(s >= l)),
+            LabelMode::Probabilistic => ((1.0 + s - l) / 2.0).clamp(0.0, 1.0),
+            LabelMode::Transformed => f32::from(u8::from(s >= l - relaxation)),
+        };
+        let x: Vec<Vec<(u32, f32)>> = pairs.iter().map(|(i, _, _)| sparse(&p.x[*i])).collect();
+        let y: Vec<f32> = pairs.iter().map(|(_, s, l)| label(*s, *l)).collect();
+        let lambda = 1.0 / (h.c * x.len() as f64);
+        progress.begin(1, "fitting the quality-gap regressor");
+        let regressor = linear::train(&x, &y, p.embedder.dim(), Loss::Logistic, lambda, h.epochs, h.seed);
+        progress.advance(1);
+        progress.finish();
+        let large_mean = pairs.iter().map(|(_, _, l)| l).sum::<f32>() / pairs.len() as f32;
+        let better: Vec<f32> = pairs.iter().filter(|(_, s, l)| l > s).map(|(_, s, l)| l - s).collect();
+        let gap = if better.is_empty() { 0.0 } else { better.iter().sum::<f32>() / better.len() as f32 };
+        let positive = y.iter().map(|v| f64::from(*v)).sum::<f64>() / y.len() as f64;
+        let model = SavedModel {
+            embedder: p.spec,
+            small_model: p.set.models[si].clone(),
+            large_model: p.set.models[li].clone(),
+            label_mode: h.label_mode,
+            relaxation,
+            regressor,
+            large_mean,
+            gap,
+        };
+        model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &model)?;
+        Ok(TrainReport {
+            model_path: self.save_path.clone(),
+            metrics: vec![
+                ("small / large".into(), format!("{} / {}", model.small_model, model.large_model)),
+                ("training queries".into(), pairs.len().to_string()),
+                ("label mode".into(), format!("{:?} (relaxation {relaxation:.3}, mean label {positive:.3})", h.label_mode)),
+                ("large model mean score".into(), format!("{large_mean:.4}")),
+                ("mean gap when large is better".into(), format!("{gap:.4}")),
+            ],
+        })
+    }
+}
+
+llmrouter_core::register_router! {
+    router: HybridLlm,
+    name: "hybrid_llm",
+    summary: "Hybrid LLM (ICLR 2024): quality-gap regressor between a small and a large model; threshold or cost rule",
+    docs: include_str!("../README.md"),
+    trainer: HybridTrainer,
+}
