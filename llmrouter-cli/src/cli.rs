@@ -1,6 +1,7 @@
 //! The command-line interface: every subcommand and option, with the help text users read.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -30,7 +31,7 @@ pub struct Cli {
 pub enum Command {
     /// List the routers compiled into this binary.
     ListRouters(ListArgs),
-    /// Route one query or a file of queries.
+    /// Route one query or a file of queries, and send each to the chosen model.
     Infer(InferArgs),
     /// Train a router on its config's routing data and save the model.
     Train(TrainArgs),
@@ -61,8 +62,12 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Input files by extension: .txt (one query a line), .json (a list of strings or of \
     objects with \"query\"), .jsonl (one object with \"query\" a line; \"id\" and other fields are kept).\n\
-    Output: one query prints a JSON object; a file prints JSON lines, or writes --output \
-    (.jsonl: JSON lines, .json: one JSON list), atomically.")]
+    With --route-only: one query prints its decision as a JSON object; a file prints JSON lines, or writes \
+    --output (.jsonl: JSON lines, .json: one JSON list), atomically.\n\
+    Without it, each query is sent to the chosen model: one query prints the answer (--format json: the whole \
+    result); a file gives one JSON result line per query, written as it completes (to --output, a .jsonl file, \
+    which --resume continues). API keys come from API_KEYS (a JSON object keyed by the candidate's service, \
+    a JSON list, or comma-separated) or from the variable a candidate's api_key_env names.")]
 pub struct InferArgs {
     /// The router to use (see `llmrouter list-routers`).
     #[arg(long, short)]
@@ -80,13 +85,85 @@ pub struct InferArgs {
     #[arg(long, short)]
     pub input: Option<PathBuf>,
 
-    /// Write the decisions to this file (.jsonl or .json) instead of standard output.
+    /// Write the results to this file instead of standard output (.jsonl; .json too with
+    /// --route-only).
     #[arg(long, short, requires = "input")]
     pub output: Option<PathBuf>,
 
     /// Only decide which model should answer; do not call it.
     #[arg(long)]
     pub route_only: bool,
+
+    /// How one answer is printed: the answer text, or the whole result as JSON. Files of queries
+    /// always give JSON lines.
+    #[arg(long, value_enum, default_value_t = AnswerFormat::Text)]
+    pub format: AnswerFormat,
+
+    /// Also print the routing decision, latency, token usage and cost (on standard error).
+    #[arg(long)]
+    pub verbose: bool,
+
+    /// Sampling temperature sent to the model.
+    #[arg(long, default_value_t = 0.8)]
+    pub temp: f64,
+
+    /// The most tokens the model may answer with.
+    #[arg(long, default_value_t = 1024)]
+    pub max_tokens: u32,
+
+    /// How many queries of a file are sent at the same time.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+
+    /// Continue an interrupted run: keep the answered queries in --output, answer the others
+    /// (failed ones included) and append their results.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+
+    /// When the chosen model still fails after its retries, try the next model: the next of the
+    /// router's `ranking` when it gives one, else the next most expensive candidate.
+    #[arg(long)]
+    pub fallback: bool,
+
+    /// How many other models --fallback may try for one query.
+    #[arg(long, default_value_t = 1, requires = "fallback")]
+    pub max_fallbacks: usize,
+
+    /// Retries per model after the first attempt, on timeouts, dropped connections, 408, 429 and
+    /// 5xx (never on other 4xx).
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+
+    /// Delay before the first retry, in milliseconds; it doubles on each retry, with jitter. A
+    /// 429's Retry-After is waited at least.
+    #[arg(long, default_value_t = 500)]
+    pub backoff_ms: u64,
+
+    /// Seconds one attempt may take, from connecting to the end of the answer.
+    #[arg(long, default_value = "120", value_parser = parse_seconds)]
+    pub timeout: Duration,
+
+    /// Seconds to wait for a connection to the endpoint.
+    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    pub connect_timeout: Duration,
+}
+
+/// How `infer` prints the answer to one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnswerFormat {
+    /// The answer text alone.
+    Text,
+    /// The whole result: response, model_name, usage, cost, latency_ms, success, error, attempts,
+    /// routing.
+    Json,
+}
+
+/// A positive number of seconds (fractions allowed).
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!("expected a positive number of seconds, found `{text}`")),
+    }
 }
 
 /// Options of `train`.

@@ -1,24 +1,68 @@
-//! `llmrouter infer`: route one query or a file of queries.
+//! `llmrouter infer`: route one query or a file of queries and, without `--route-only`, send each
+//! to the chosen model (through `llmrouter_core::client`) and report its answer.
+
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use llmrouter_core::{MetaRouter, Progress, QueryInput, RouteDecision, Router, registry};
+use llmrouter_core::client::fallback_order;
+use llmrouter_core::{
+    ApiKeys, Candidates, ChatClient, ClientOptions, InferResult, MetaRouter, Progress, QueryInput, RouteDecision,
+    Router,
+};
 
-use crate::cli::InferArgs;
+use crate::batch;
+use crate::cli::{AnswerFormat, InferArgs};
 use crate::output;
 use crate::progress::Bar;
 
 /// Queries routed between two progress-bar updates.
-const CHUNK: usize = 256;
+pub const CHUNK: usize = 256;
 
 pub fn run(args: &InferArgs, quiet: bool) -> Result<()> {
     let registration = crate::plugins::find(&args.router)?;
-    if !args.route_only {
-        bail!(
-            "calling the chosen model is not implemented in this version of llmrouter: only routing is.\n  \
-             Add --route-only to print which model should answer (nothing was sent anywhere)."
-        );
+    let meta = MetaRouter::from_yaml(&args.config, registration.name)?;
+    warn_ignored(&meta, quiet);
+    let candidates = meta.candidates.clone();
+    let default_endpoint = meta.config.api_endpoint.clone();
+    let router = (registration.build)(meta).with_context(|| format!("building router `{}`", registration.name))?;
+    if args.route_only {
+        return route_only(args, router.as_ref(), quiet);
     }
-    let router = build(registration, &args.config, quiet)?;
+    let keys = ApiKeys::from_env(candidates.all())?;
+    let options = ClientOptions {
+        connect_timeout: args.connect_timeout,
+        timeout: args.timeout,
+        max_retries: args.retries,
+        backoff: Duration::from_millis(args.backoff_ms),
+        temperature: args.temp,
+        max_tokens: args.max_tokens,
+        pool_per_host: usize::from(args.concurrency),
+        ..ClientOptions::default()
+    };
+    let client = ChatClient::new(options, keys, default_endpoint);
+    let max_fallbacks = if args.fallback { args.max_fallbacks } else { 0 };
+    match (&args.query, &args.input) {
+        (Some(query), _) => {
+            let decision = router.route_single(&QueryInput::new(query.as_str()))?;
+            answer_one(args, &client, &candidates, decision, max_fallbacks, quiet)
+        }
+        (None, Some(input)) => {
+            let queries = llmrouter_core::data::read_queries(input)?;
+            let settings = batch::Settings {
+                concurrency: usize::from(args.concurrency),
+                max_fallbacks,
+                resume: args.resume,
+                output: args.output.as_deref(),
+                quiet,
+            };
+            batch::run(router.as_ref(), &candidates, &client, &queries, &settings)
+        }
+        (None, None) => bail!("give --query or --input"),
+    }
+}
+
+/// `--route-only`: print or write the decisions.
+fn route_only(args: &InferArgs, router: &dyn Router, quiet: bool) -> Result<()> {
     match (&args.query, &args.input) {
         (Some(query), _) => {
             let decision = router.route_single(&QueryInput::new(query.as_str()))?;
@@ -26,14 +70,7 @@ pub fn run(args: &InferArgs, quiet: bool) -> Result<()> {
         }
         (None, Some(input)) => {
             let queries = llmrouter_core::data::read_queries(input)?;
-            let bar = Bar::new(quiet || queries.len() < 2 * CHUNK);
-            bar.begin(queries.len() as u64, "routing");
-            let mut decisions: Vec<RouteDecision> = Vec::with_capacity(queries.len());
-            for chunk in queries.chunks(CHUNK) {
-                decisions.extend(router.route_batch(chunk)?);
-                bar.advance(chunk.len() as u64);
-            }
-            bar.finish();
+            let decisions = route_all(router, &queries, quiet)?;
             let as_list = args.output.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e == "json"));
             let text = if as_list {
                 serde_json::to_string_pretty(&decisions)? + "\n"
@@ -58,15 +95,109 @@ pub fn run(args: &InferArgs, quiet: bool) -> Result<()> {
     }
 }
 
-/// Builds router `registration` from `config`, printing config warnings.
-pub fn build(
-    registration: &'static registry::RouterRegistration,
-    config: &std::path::Path,
+/// Routes `queries` in chunks, with a progress bar for long files. Never calls a model.
+pub fn route_all(router: &dyn Router, queries: &[QueryInput], quiet: bool) -> Result<Vec<RouteDecision>> {
+    let bar = Bar::new(quiet || queries.len() < 2 * CHUNK);
+    bar.begin(queries.len() as u64, "routing");
+    let mut decisions: Vec<RouteDecision> = Vec::with_capacity(queries.len());
+    for chunk in queries.chunks(CHUNK) {
+        let routed = router.route_batch(chunk)?;
+        if routed.len() != chunk.len() {
+            bail!("the router returned {} decisions for {} queries", routed.len(), chunk.len());
+        }
+        decisions.extend(routed);
+        bar.advance(chunk.len() as u64);
+    }
+    bar.finish();
+    Ok(decisions)
+}
+
+/// Answers one query: prints the answer (or the JSON result), and fails when no model answered.
+fn answer_one(
+    args: &InferArgs,
+    client: &ChatClient,
+    candidates: &Candidates,
+    decision: RouteDecision,
+    max_fallbacks: usize,
     quiet: bool,
-) -> Result<Box<dyn Router>> {
-    let meta = MetaRouter::from_yaml(config, registration.name)?;
-    warn_ignored(&meta, quiet);
-    (registration.build)(meta).with_context(|| format!("building router `{}`", registration.name))
+) -> Result<()> {
+    if args.verbose {
+        let next: Vec<&str> =
+            fallback_order(&decision, candidates).iter().take(max_fallbacks).map(|c| c.name.as_str()).collect();
+        eprintln!("routing: {}", serde_json::to_string(&decision)?);
+        if !next.is_empty() {
+            eprintln!("fallback: {}", next.join(", "));
+        }
+    }
+    let result = client.answer(decision, candidates, max_fallbacks);
+    if args.verbose {
+        eprint!("{}", details(&result));
+    } else if result.success && !result.fallback_from.is_empty() {
+        output::info(quiet, &format!("note: {}", fallback_note(&result)));
+    }
+    match args.format {
+        AnswerFormat::Json => output::stdout(&(serde_json::to_string_pretty(&result)? + "\n"))?,
+        AnswerFormat::Text => {
+            if let Some(text) = &result.response {
+                output::stdout(&format!("{text}\n"))?;
+            }
+        }
+    }
+    if !result.success {
+        bail!("{}", failure_message(&result));
+    }
+    Ok(())
+}
+
+/// What `--verbose` adds: model, latency, attempts, tokens and cost, one per line.
+fn details(result: &InferResult) -> String {
+    let mut text = format!("model: {} ({})\n", result.model_name, result.api_model);
+    if !result.fallback_from.is_empty() {
+        text.push_str(&format!("fallback: {}\n", fallback_note(result)));
+    }
+    let plural = if result.attempts == 1 { "" } else { "s" };
+    text.push_str(&format!("latency: {} ms, {} attempt{plural}\n", result.latency_ms, result.attempts));
+    match &result.usage {
+        Some(u) => text.push_str(&format!(
+            "tokens: {} prompt + {} completion = {}\n",
+            u.prompt_tokens, u.completion_tokens, u.total_tokens
+        )),
+        None if result.success => text.push_str("tokens: not reported by the API\n"),
+        None => {}
+    }
+    if let Some(cost) = result.cost {
+        text.push_str(&format!("cost: ${cost:.8}\n"));
+    }
+    text
+}
+
+/// "`a` failed (error); answered by `b`".
+fn fallback_note(result: &InferResult) -> String {
+    let failed: Vec<String> =
+        result.fallback_from.iter().map(|f| format!("`{}` failed ({})", f.model_name, f.error)).collect();
+    format!("{}; answered by `{}`", failed.join("; "), result.model_name)
+}
+
+/// Why no model answered, naming every model tried.
+pub fn failure_message(result: &InferResult) -> String {
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    let own = result.attempts - result.fallback_from.iter().map(|f| f.attempts).sum::<u32>();
+    let mut text = format!(
+        "model `{}` failed after {own} attempt{}: {}",
+        result.model_name,
+        plural(own),
+        result.error.as_deref().unwrap_or("unknown error")
+    );
+    for f in &result.fallback_from {
+        text.push_str(&format!(
+            "\n  before it, `{}` failed after {} attempt{}: {}",
+            f.model_name,
+            f.attempts,
+            plural(f.attempts),
+            f.error
+        ));
+    }
+    text
 }
 
 /// Warns about LLMRouter keys that are accepted but have no effect here.

@@ -6,6 +6,7 @@
 
 #![deny(unused_crate_dependencies)]
 
+mod batch;
 mod cli;
 mod infer;
 mod list;
@@ -17,6 +18,11 @@ mod routers;
 mod train;
 
 use std::process::ExitCode;
+
+// Dev-dependencies of the integration tests (their local HTTP server); the unit tests of this
+// binary are compiled with them too, and do not use them.
+#[cfg(test)]
+use {axum as _, tokio as _};
 
 use clap::Parser;
 

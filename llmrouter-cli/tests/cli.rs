@@ -220,18 +220,18 @@ fn broken_routing_line_seven_is_named() {
     assert!(!dir.join("model.json").exists(), "a failed run writes no model");
 }
 
+/// Calling a model needs an endpoint; one without any is refused before anything is sent. (The
+/// calls themselves are tested against a local server in tests/infer_calls.rs.)
 #[test]
-fn routing_needs_route_only_until_the_client_exists() {
-    let o = llmrouter(&[
-        "infer",
-        "--router",
-        "randomrouter",
-        "--config",
-        "custom_routers/randomrouter/config.yaml",
-        "--query",
-        "hi",
-    ]);
-    fails_with(&o, &["--route-only"]);
+fn calling_a_model_without_an_endpoint_says_where_to_set_one() {
+    let dir = temp_dir("no-endpoint");
+    std::fs::write(dir.join("llm.json"), r#"{"solo": {"size": "7B", "cost": 0.2, "model": "org/solo"}}"#)
+        .expect("write llm data");
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, format!("data_path:\n  llm_data: {}\n", dir.join("llm.json").display())).expect("config");
+    let o = llmrouter(&["infer", "--router", "smallest_llm", "--config", config.to_str().expect("utf8"), "--query", "hi"]);
+    fails_with(&o, &["model `solo` has no endpoint", "api_endpoint"]);
+    assert_eq!(stdout(&o), "", "no answer is printed");
 }
 
 #[test]

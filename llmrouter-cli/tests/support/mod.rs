@@ -1,0 +1,172 @@
+//! A local OpenAI-compatible server for the `infer` tests, started by the test itself on
+//! 127.0.0.1 (an ephemeral port). Per request, a test's script decides what it does: answer,
+//! wait first, return an HTTP error (429 with `Retry-After`, 500, 401, ...), send malformed JSON,
+//! or drop the connection without answering. Every request is logged for assertions.
+
+#![allow(dead_code)] // Each test file uses a different part of it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::post;
+
+/// What the server does with one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// 200 with a chat completion: content `answer from {model}: {query}`, usage 10 prompt + 5
+    /// completion tokens.
+    Answer,
+    /// 200 with this content and no usage.
+    Text(String),
+    /// An HTTP error status with a body, and optionally `Retry-After` (seconds).
+    Status { status: u16, retry_after: Option<u64>, body: String },
+    /// 200 with a body that is not JSON.
+    Malformed,
+    /// Close the connection without answering.
+    Drop,
+    /// Wait, then do the rest.
+    Delay(Duration, Box<Reply>),
+}
+
+impl Reply {
+    /// An HTTP error status with a short JSON body.
+    pub fn status(status: u16) -> Reply {
+        Reply::Status {
+            status,
+            retry_after: None,
+            body: format!("{{\"error\": {{\"message\": \"status {status}\"}}}}"),
+        }
+    }
+
+    /// 429 with `Retry-After: secs`.
+    pub fn rate_limited(secs: u64) -> Reply {
+        Reply::Status { status: 429, retry_after: Some(secs), body: "{\"error\": {\"message\": \"slow down\"}}".into() }
+    }
+
+    /// This reply after `ms` milliseconds.
+    pub fn after_ms(ms: u64, reply: Reply) -> Reply {
+        Reply::Delay(Duration::from_millis(ms), Box::new(reply))
+    }
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// The `model` field (the API model id).
+    pub model: String,
+    /// The text of the first message.
+    pub content: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// 1 for the first request with this (model, content), 2 for the second, ...
+    pub nth: usize,
+}
+
+type Script = dyn Fn(&Seen) -> Reply + Send + Sync;
+
+struct Shared {
+    script: Box<Script>,
+    log: Mutex<Vec<Seen>>,
+    counts: Mutex<HashMap<(String, String), usize>>,
+}
+
+/// A running server. It stops when the test process ends.
+pub struct MockServer {
+    /// `http://127.0.0.1:PORT/v1`: the base URL to put in `api_endpoint`.
+    pub base_url: String,
+    shared: Arc<Shared>,
+}
+
+impl MockServer {
+    /// Starts a server whose replies `script` chooses, request by request.
+    pub fn start(script: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> MockServer {
+        let shared = Arc::new(Shared {
+            script: Box::new(script),
+            log: Mutex::new(Vec::new()),
+            counts: Mutex::new(HashMap::new()),
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("address").port();
+        let app = axum::Router::new().route("/v1/chat/completions", post(handle)).with_state(Arc::clone(&shared));
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().expect("tokio runtime");
+        std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                axum::serve(listener, app).await.expect("serve");
+            });
+        });
+        MockServer { base_url: format!("http://127.0.0.1:{port}/v1"), shared }
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.shared.log.lock().expect("log").clone()
+    }
+
+    /// How many requests carried `content` (to any model).
+    pub fn count(&self, content: &str) -> usize {
+        self.requests().iter().filter(|s| s.content == content).count()
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let model = request["model"].as_str().unwrap_or_default().to_owned();
+    let content = request["messages"][0]["content"].as_str().unwrap_or_default().to_owned();
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let nth = {
+        let mut counts = shared.counts.lock().expect("counts");
+        let n = counts.entry((model.clone(), content.clone())).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let seen = Seen { model, content, authorization, nth };
+    shared.log.lock().expect("log").push(seen.clone());
+    let mut reply = (shared.script)(&seen);
+    while let Reply::Delay(wait, then) = reply {
+        tokio::time::sleep(wait).await;
+        reply = *then;
+    }
+    let json = |status: u16, body: String| {
+        Response::builder()
+            .status(StatusCode::from_u16(status).expect("status"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .expect("response")
+    };
+    match reply {
+        Reply::Answer => json(
+            200,
+            serde_json::json!({
+                "id": "chatcmpl-test", "object": "chat.completion", "model": seen.model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": format!("answer from {}: {}", seen.model, seen.content)}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+            })
+            .to_string(),
+        ),
+        Reply::Text(text) => json(
+            200,
+            serde_json::json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}).to_string(),
+        ),
+        Reply::Status { status, retry_after, body } => {
+            let mut response = json(status, body);
+            if let Some(secs) = retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            response
+        }
+        Reply::Malformed => json(200, "{\"choices\": [{\"message\": {\"content\": \"trunc".into()),
+        // Unwinding out of the handler ends the connection's task: the socket closes with no
+        // response. `resume_unwind` skips the panic hook, so nothing is printed.
+        Reply::Drop => std::panic::resume_unwind(Box::new("drop the connection")),
+        Reply::Delay(..) => unreachable!("delays are waited above"),
+    }
+}
