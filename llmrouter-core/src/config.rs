@@ -223,6 +223,15 @@ impl Config {
         })
     }
 
+    /// The same config with `model_path.save_model_path` and `load_model_path` set to `path`
+    /// (for tests and evaluations that must not touch the configured model files).
+    pub fn with_model_path(mut self, path: &Path) -> Config {
+        let p = path.display().to_string();
+        self.save_model_path = Some(p.clone());
+        self.load_model_path = Some(p);
+        self
+    }
+
     /// The absolute path of the config file.
     pub fn path(&self) -> &Path {
         &self.path

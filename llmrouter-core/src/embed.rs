@@ -42,6 +42,22 @@ pub trait Embedder: Send + Sync {
     fn embed_batch(&self, texts: &[&str], progress: &dyn Progress) -> Result<Vec<Vec<f32>>> {
         parallel_map(texts, progress, |t| self.embed(t))
     }
+
+    /// Whether vectors are mostly zeros (then [`Embedder::embed_batch_sparse`] avoids dense
+    /// vectors altogether).
+    fn is_sparse(&self) -> bool {
+        false
+    }
+
+    /// The non-zero entries of each text's vector, sorted by index.
+    fn embed_batch_sparse(&self, texts: &[&str], progress: &dyn Progress) -> Result<Vec<Vec<(u32, f32)>>> {
+        Ok(self.embed_batch(texts, progress)?.iter().map(|v| to_sparse(v)).collect())
+    }
+}
+
+/// The non-zero entries of a dense vector.
+pub fn to_sparse(v: &[f32]) -> Vec<(u32, f32)> {
+    v.iter().enumerate().filter(|(_, x)| **x != 0.0).map(|(i, x)| (i as u32, *x)).collect()
 }
 
 /// Runs `f` over `texts` on all available cores, in order, reporting progress.
@@ -95,7 +111,7 @@ pub enum Backend {
 pub struct EmbeddingConfig {
     /// `hashed` (default) or `minilm`.
     pub backend: Backend,
-    /// Hash buckets of the `hashed` backend (default 4096).
+    /// Hash buckets of the `hashed` backend (default 32768).
     pub dim: usize,
     /// Folder with `config.json`, `tokenizer.json` and `model.safetensors` (`minilm`; default
     /// `~/.cache/llmrouter/all-MiniLM-L6-v2`).
@@ -106,7 +122,7 @@ pub struct EmbeddingConfig {
 
 impl Default for EmbeddingConfig {
     fn default() -> Self {
-        EmbeddingConfig { backend: Backend::Hashed, dim: 4096, model_dir: None, cache_dir: None }
+        EmbeddingConfig { backend: Backend::Hashed, dim: 32768, model_dir: None, cache_dir: None }
     }
 }
 
@@ -268,6 +284,20 @@ fn load_minilm(_settings: &EmbeddingConfig, _config: &Config) -> Result<Box<dyn 
     ))
 }
 
+/// Embeds queries as sparse vectors, using a query's precomputed `embedding` as is when its
+/// length is `dim`.
+pub fn embed_queries_sparse(
+    embedder: &dyn Embedder,
+    queries: &[QueryInput],
+    progress: &dyn Progress,
+) -> Result<Vec<Vec<(u32, f32)>>> {
+    if !embedder.is_sparse() || queries.iter().any(|q| q.embedding.is_some()) {
+        return Ok(embed_queries(embedder, queries, progress)?.iter().map(|v| to_sparse(v)).collect());
+    }
+    let texts: Vec<&str> = queries.iter().map(|q| q.query.as_str()).collect();
+    embedder.embed_batch_sparse(&texts, progress)
+}
+
 /// Embeds queries, using a query's precomputed `embedding` as is when its length is `dim`.
 pub fn embed_queries(embedder: &dyn Embedder, queries: &[QueryInput], progress: &dyn Progress) -> Result<Vec<Vec<f32>>> {
     let dim = embedder.dim();
@@ -350,6 +380,29 @@ impl Embedder for HashedTfidf {
             dense[b as usize] = x;
         }
         Ok(dense)
+    }
+
+    fn is_sparse(&self) -> bool {
+        true
+    }
+
+    fn embed_batch_sparse(&self, texts: &[&str], progress: &dyn Progress) -> Result<Vec<Vec<(u32, f32)>>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = texts.len().div_ceil(threads).max(1);
+        let parts: Vec<Vec<Vec<(u32, f32)>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = texts
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let out: Vec<Vec<(u32, f32)>> = part.iter().map(|t| self.sparse(t)).collect();
+                        progress.advance(part.len() as u64);
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        });
+        Ok(parts.into_iter().flatten().collect())
     }
 }
 
@@ -447,6 +500,18 @@ impl Embedder for CachedEmbedder {
         let v = self.inner.embed(text)?;
         self.remember(text, &v)?;
         Ok(v)
+    }
+
+    fn is_sparse(&self) -> bool {
+        self.inner.is_sparse()
+    }
+
+    /// Sparse embedders are cheap and their dense vectors large: they bypass the cache.
+    fn embed_batch_sparse(&self, texts: &[&str], progress: &dyn Progress) -> Result<Vec<Vec<(u32, f32)>>> {
+        if self.inner.is_sparse() {
+            return self.inner.embed_batch_sparse(texts, progress);
+        }
+        Ok(self.embed_batch(texts, progress)?.iter().map(|v| to_sparse(v)).collect())
     }
 
     fn embed_batch(&self, texts: &[&str], progress: &dyn Progress) -> Result<Vec<Vec<f32>>> {

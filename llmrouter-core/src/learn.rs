@@ -308,8 +308,8 @@ pub struct Prepared {
     pub spec: crate::embed::EmbedderSpec,
     /// The embedder.
     pub embedder: std::sync::Arc<dyn crate::embed::Embedder>,
-    /// One embedding per training query.
-    pub x: Vec<Vec<f32>>,
+    /// One embedding per training query, as sorted non-zero entries.
+    pub x: Vec<Vec<(u32, f32)>>,
 }
 
 /// Loads `routing_data_train`, fits the configured embedder on its queries and embeds them.
@@ -319,15 +319,12 @@ pub fn prepare(meta: &MetaRouter, progress: &dyn crate::progress::Progress) -> R
     let texts: Vec<&str> = set.queries.iter().map(String::as_str).collect();
     let (spec, embedder) = crate::embed::fit(&meta.config, &texts)?;
     progress.begin(texts.len() as u64, "embedding training queries");
-    let x = embedder.embed_batch(&texts, progress)?;
+    let x = embedder.embed_batch_sparse(&texts, progress)?;
     progress.finish();
     Ok(Prepared { set, spec, embedder, x })
 }
 
-/// The non-zero entries of a dense vector.
-pub fn sparse(v: &[f32]) -> Vec<(u32, f32)> {
-    v.iter().enumerate().filter(|(_, x)| **x != 0.0).map(|(i, x)| (i as u32, *x)).collect()
-}
+pub use crate::embed::to_sparse as sparse;
 
 /// Runs `f` on each chunk of `items` on all cores and concatenates the results in order.
 pub fn par_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {

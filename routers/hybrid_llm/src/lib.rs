@@ -20,8 +20,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries};
-use llmrouter_core::learn::{CostModel, Predictions, par_chunks, prepare, sparse};
+use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
+use llmrouter_core::learn::{CostModel, Predictions, par_chunks, prepare};
 use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::{
     Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
@@ -140,9 +140,9 @@ impl HybridLlm {
         for q in queries {
             q.check(NAME)?;
         }
-        let x = embed_queries(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        let x = embed_queries_sparse(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
         Ok(par_chunks(&x, |part| {
-            part.iter().map(|v| sigmoid(f64::from(self.model.regressor.margin(&sparse(v)))) as f32).collect()
+            part.iter().map(|v| sigmoid(f64::from(self.model.regressor.margin(v))) as f32).collect()
         }))
     }
 }
@@ -267,7 +267,7 @@ impl Trainer for HybridTrainer {
             LabelMode::Probabilistic => ((1.0 + s - l) / 2.0).clamp(0.0, 1.0),
             LabelMode::Transformed => f32::from(u8::from(s >= l - relaxation)),
         };
-        let x: Vec<Vec<(u32, f32)>> = pairs.iter().map(|(i, _, _)| sparse(&p.x[*i])).collect();
+        let x: Vec<Vec<(u32, f32)>> = pairs.iter().map(|(i, _, _)| p.x[*i].clone()).collect();
         let y: Vec<f32> = pairs.iter().map(|(_, s, l)| label(*s, *l)).collect();
         let lambda = 1.0 / (h.c * x.len() as f64);
         progress.begin(1, "fitting the quality-gap regressor");

@@ -11,8 +11,8 @@
 
 use std::path::PathBuf;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries};
-use llmrouter_core::learn::{CostModel, F32s, Predictions, U32s, par_chunks, prepare, sparse};
+use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
+use llmrouter_core::learn::{CostModel, F32s, Predictions, U32s, par_chunks, prepare};
 use llmrouter_core::{
     Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
     model_file,
@@ -194,12 +194,12 @@ impl Router for KnnRouter {
         for q in queries {
             q.check(NAME)?;
         }
-        let x = embed_queries(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        let x = embed_queries_sparse(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
         let m = &self.model;
         let scores = par_chunks(&x, |part| {
             part.iter()
                 .map(|v| {
-                    let nn = top_k(&self.index.similarities(&sparse(v)), m.n_neighbors, None);
+                    let nn = top_k(&self.index.similarities(v), m.n_neighbors, None);
                     estimate(&nn, &m.scores.0, m.models, &m.means, m.lambda, m.weights)
                 })
                 .collect()
@@ -235,7 +235,7 @@ impl Trainer for KnnTrainer {
         let p = prepare(&self.meta, progress)?;
         let models = p.set.models.len();
         let (mut indptr, mut indices, mut values) = (vec![0u32], Vec::new(), Vec::new());
-        let rows: Vec<Vec<(u32, f32)>> = p.x.iter().map(|v| sparse(v)).collect();
+        let rows: Vec<Vec<(u32, f32)>> = p.x.clone();
         for r in &rows {
             for &(j, v) in r {
                 indices.push(j);

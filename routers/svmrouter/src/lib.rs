@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries};
-use llmrouter_core::learn::{CostModel, Predictions, par_chunks, prepare, sparse};
+use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
+use llmrouter_core::learn::{CostModel, Predictions, par_chunks, prepare};
 use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::{
     Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
@@ -98,15 +98,15 @@ impl Router for SvmRouter {
         for q in queries {
             q.check(NAME)?;
         }
-        let x = embed_queries(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        let x = embed_queries_sparse(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
         let scores = par_chunks(&x, |part| {
             part.iter()
                 .map(|v| {
-                    let s = sparse(v);
+                    let s = v;
                     self.model
                         .classifiers
                         .iter()
-                        .map(|c| sigmoid(f64::from(c.platt_a * c.svm.margin(&s) + c.platt_c)) as f32)
+                        .map(|c| sigmoid(f64::from(c.platt_a * c.svm.margin(s) + c.platt_c)) as f32)
                         .collect()
                 })
                 .collect()
@@ -145,7 +145,7 @@ impl Trainer for SvmTrainer {
     fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
         let p = prepare(&self.meta, progress)?;
         let h = &self.hparams;
-        let x: Vec<Vec<(u32, f32)>> = p.x.iter().map(|v| sparse(v)).collect();
+        let x: Vec<Vec<(u32, f32)>> = p.x.clone();
         let dim = p.embedder.dim();
         let models = p.set.models.len();
         let (fit_rows, cal_rows) = p.set.split(h.calibration_fraction, h.seed);

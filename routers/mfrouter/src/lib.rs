@@ -1,0 +1,344 @@
+//! `mfrouter`: RouteLLM's matrix-factorisation router (Ong et al., 2024), for any number of
+//! models, trained with candle.
+//!
+//! Each model `m` has a learned vector `v_m` (unit-normalised); a query's embedding `x` is
+//! projected to the same space by a learned matrix `W`; the model's strength on the query is
+//! `z_m(x) = c . (v_m * W x)` with a learned `c`. Training sees every pair of models that scored
+//! differently on a training query as "winner beat loser" and minimises the logistic loss
+//! `-log sigmoid(z_winner - z_loser)` with AdamW. The predicted quality of model `m` on a query is
+//! its expected win rate against the others, `mean_{k != m} sigmoid(z_m - z_k)`, which the
+//! decision weighs against cost with `metric.weights`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
+use llmrouter_core::learn::{CostModel, F32s, Predictions, par_chunks, prepare};
+use llmrouter_core::nn::candle_core::{D, Device as CDevice, Tensor, Var};
+use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use llmrouter_core::nn::{SparseBatch, err, param, sparse_matmul, values};
+use llmrouter_core::rng::SplitMix64;
+use llmrouter_core::{
+    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
+    model_file,
+};
+use serde::{Deserialize, Serialize};
+
+const NAME: &str = "mfrouter";
+
+/// `hparam` of mfrouter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hparams {
+    /// Dimension of the model vectors and the query projection (default 64).
+    pub latent_dim: usize,
+    /// AdamW learning rate (default 0.001).
+    pub lr: f64,
+    /// AdamW weight decay (default 0.00001).
+    pub weight_decay: f64,
+    /// Maximum epochs over the training pairs (default 12).
+    pub epochs: usize,
+    /// Pairs per mini-batch (default 128).
+    pub batch_size: usize,
+    /// Share of training queries held out to pick the best epoch (default 0.1).
+    pub validation_fraction: f64,
+    /// Epochs without held-out improvement before stopping (default 4).
+    pub patience: usize,
+    /// Sparse embeddings wider than this are folded (index mod `input_dim`) (default 4096).
+    pub input_dim: usize,
+    /// Seed (default 42).
+    pub seed: u64,
+}
+
+impl Default for Hparams {
+    fn default() -> Self {
+        Hparams {
+            latent_dim: 64,
+            lr: 0.001,
+            weight_decay: 1e-5,
+            epochs: 12,
+            batch_size: 128,
+            validation_fraction: 0.1,
+            patience: 4,
+            input_dim: 4096,
+            seed: 42,
+        }
+    }
+}
+
+/// The saved model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedModel {
+    embedder: EmbedderSpec,
+    input_dim: usize,
+    latent_dim: usize,
+    /// Unit-normalised model vectors, models x latent_dim.
+    model_vectors: F32s,
+    /// Projection, input_dim x latent_dim.
+    projection: F32s,
+    /// Classifier weights, latent_dim.
+    classifier: F32s,
+}
+
+fn fold(x: &[(u32, f32)], dim: usize) -> Vec<(u32, f32)> {
+    let mut out: Vec<(u32, f32)> = x.iter().map(|&(j, v)| (j % dim as u32, v)).collect();
+    out.sort_by_key(|e| e.0);
+    out.dedup_by(|b, a| {
+        if a.0 == b.0 {
+            a.1 += b.1;
+            true
+        } else {
+            false
+        }
+    });
+    out
+}
+
+impl SavedModel {
+    /// `z_m(x)` for every model.
+    fn strengths(&self, x: &[(u32, f32)]) -> Vec<f32> {
+        let d = self.latent_dim;
+        let mut proj = vec![0.0f32; d];
+        for (j, v) in fold(x, self.input_dim) {
+            let row = &self.projection.0[j as usize * d..(j as usize + 1) * d];
+            for (p, w) in proj.iter_mut().zip(row) {
+                *p += v * w;
+            }
+        }
+        self.model_vectors
+            .0
+            .chunks(d)
+            .map(|mv| mv.iter().zip(&proj).zip(&self.classifier.0).map(|((a, b), c)| a * b * c).sum())
+            .collect()
+    }
+
+    /// Expected win rate of each model against the others.
+    fn win_rates(&self, x: &[(u32, f32)]) -> Vec<f32> {
+        let z = self.strengths(x);
+        let m = z.len();
+        (0..m)
+            .map(|i| {
+                let s: f32 = (0..m).filter(|&k| k != i).map(|k| 1.0 / (1.0 + (z[k] - z[i]).exp())).sum();
+                if m > 1 { s / (m - 1) as f32 } else { 0.5 }
+            })
+            .collect()
+    }
+}
+
+/// The router.
+pub struct MfRouter {
+    model: SavedModel,
+    embedder: Arc<dyn Embedder>,
+    costs: CostModel,
+    metric: MetricWeights,
+    names: Vec<String>,
+}
+
+impl Router for MfRouter {
+    fn from_meta(meta: MetaRouter) -> Result<Self> {
+        let path = meta.config.load_model_path(NAME)?;
+        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
+        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
+        let d = model.latent_dim;
+        if d == 0
+            || model.input_dim == 0
+            || model.model_vectors.0.len() != meta.candidates.len() * d
+            || model.projection.0.len() != model.input_dim * d
+            || model.classifier.0.len() != d
+        {
+            return Err(Error::model(&path, "corrupted: array sizes do not match the candidates and latent_dim"));
+        }
+        Ok(MfRouter {
+            model,
+            embedder,
+            costs: CostModel::from_meta(&meta),
+            metric: meta.config.metric,
+            names: meta.candidates.names().into_iter().map(String::from).collect(),
+        })
+    }
+
+    fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
+        Ok(self.route_batch(std::slice::from_ref(query))?.remove(0))
+    }
+
+    fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
+        let p = self.predict(queries)?.ok_or_else(|| Error::router(NAME, "no predictions"))?;
+        Ok(p.decide_all(NAME, queries, self.metric))
+    }
+
+    fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
+        for q in queries {
+            q.check(NAME)?;
+        }
+        let x = embed_queries_sparse(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        let scores = par_chunks(&x, |part| part.iter().map(|v| self.model.win_rates(v)).collect());
+        let costs = queries.iter().map(|q| self.costs.estimate(&q.query)).collect();
+        Ok(Some(Predictions { models: self.names.clone(), scores, costs }))
+    }
+}
+
+/// Trains the factorisation on pairwise outcomes.
+pub struct MfTrainer {
+    meta: MetaRouter,
+    hparams: Hparams,
+    save_path: PathBuf,
+}
+
+struct Net {
+    vectors: Var,
+    projection: Var,
+    classifier: Var,
+}
+
+impl Net {
+    /// `z_winner - z_loser` for a batch of (query, winner, loser).
+    fn margins(&self, x: &SparseBatch, winners: &Tensor, losers: &Tensor) -> Result<Tensor> {
+        let proj = sparse_matmul(x, self.projection.as_tensor())?;
+        let side = |ids: &Tensor| -> Result<Tensor> {
+            let v = self.vectors.as_tensor().index_select(ids, 0).map_err(err)?;
+            let norm = v.sqr().map_err(err)?.sum_keepdim(D::Minus1).map_err(err)?.sqrt().map_err(err)?;
+            let v = v.broadcast_div(&(norm + 1e-8).map_err(err)?).map_err(err)?;
+            (v * &proj).map_err(err)?.matmul(self.classifier.as_tensor()).map_err(err)
+        };
+        (side(winners)? - side(losers)?).map_err(err)
+    }
+
+    fn snapshot(&self, embedder: &EmbedderSpec, input_dim: usize, latent_dim: usize) -> Result<SavedModel> {
+        let v = self.vectors.as_tensor();
+        let norm = v.sqr().map_err(err)?.sum_keepdim(D::Minus1).map_err(err)?.sqrt().map_err(err)?;
+        let v = v.broadcast_div(&(norm + 1e-8).map_err(err)?).map_err(err)?;
+        Ok(SavedModel {
+            embedder: embedder.clone(),
+            input_dim,
+            latent_dim,
+            model_vectors: F32s(values(&v)?),
+            projection: F32s(values(self.projection.as_tensor())?),
+            classifier: F32s(values(self.classifier.as_tensor())?),
+        })
+    }
+}
+
+/// softplus(-d) = -log sigmoid(d), computed stably.
+fn pair_loss(d: &Tensor) -> Result<Tensor> {
+    let neg = d.neg().map_err(err)?;
+    let soft = ((d.abs().map_err(err)?.neg().map_err(err)?.exp().map_err(err)? + 1.0).map_err(err)?.log()).map_err(err)?;
+    (neg.relu().map_err(err)? + soft).map_err(err)?.mean_all().map_err(err)
+}
+
+fn routed_score(model: &SavedModel, x: &[Vec<(u32, f32)>], scores: &[Vec<f32>], rows: &[usize]) -> f32 {
+    let total: f32 = rows
+        .iter()
+        .map(|&r| {
+            let pred = model.strengths(&x[r]);
+            let pick = (0..pred.len())
+                .filter(|&m| !scores[r][m].is_nan())
+                .max_by(|&a, &b| pred[a].total_cmp(&pred[b]).then(b.cmp(&a)));
+            pick.map_or(0.0, |m| scores[r][m])
+        })
+        .sum();
+    total / rows.len().max(1) as f32
+}
+
+impl Trainer for MfTrainer {
+    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
+        let hparams: Hparams = meta.config.hparams()?;
+        for (key, ok) in [
+            ("hparam.latent_dim", hparams.latent_dim > 0),
+            ("hparam.lr", hparams.lr > 0.0 && hparams.lr.is_finite()),
+            ("hparam.weight_decay", hparams.weight_decay >= 0.0),
+            ("hparam.epochs", hparams.epochs > 0),
+            ("hparam.batch_size", hparams.batch_size > 0),
+            ("hparam.input_dim", hparams.input_dim >= 16),
+            ("hparam.validation_fraction", (0.0..0.9).contains(&hparams.validation_fraction)),
+        ] {
+            if !ok {
+                return Err(meta.config.key_error(key, "value out of range (see the router README)"));
+            }
+        }
+        let save_path = meta.config.save_model_path_for(NAME)?;
+        Ok(MfTrainer { meta, hparams, save_path })
+    }
+
+    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
+        let p = prepare(&self.meta, progress)?;
+        let h = &self.hparams;
+        let dev = CDevice::Cpu;
+        let models = p.set.models.len();
+        let input_dim = p.embedder.dim().min(h.input_dim);
+        let x: Vec<Vec<(u32, f32)>> = p.x.iter().map(|v| fold(v, input_dim)).collect();
+        let (train_rows, val_rows) = p.set.split(h.validation_fraction, h.seed);
+        let mut pairs: Vec<(u32, u32, u32)> = Vec::new();
+        for &r in &train_rows {
+            let s = &p.set.scores[r];
+            for a in 0..models {
+                for b in 0..models {
+                    if !s[a].is_nan() && !s[b].is_nan() && s[a] > s[b] {
+                        pairs.push((r as u32, a as u32, b as u32));
+                    }
+                }
+            }
+        }
+        if pairs.is_empty() {
+            return Err(self.meta.error("no training query where two models scored differently: nothing to learn"));
+        }
+        let mut rng = SplitMix64::new(h.seed);
+        let net = Net {
+            vectors: param(&mut rng, &[models, h.latent_dim], 1.0, &dev)?,
+            projection: param(&mut rng, &[input_dim, h.latent_dim], 0.5, &dev)?,
+            classifier: param(&mut rng, &[h.latent_dim, 1], (1.0 / h.latent_dim as f64).sqrt(), &dev)?,
+        };
+        let vars = vec![net.vectors.clone(), net.projection.clone(), net.classifier.clone()];
+        let mut opt =
+            AdamW::new(vars, ParamsAdamW { lr: h.lr, weight_decay: h.weight_decay, ..Default::default() }).map_err(err)?;
+        let mut best: Option<(f32, usize, SavedModel)> = None;
+        let mut epochs_run = 0;
+        progress.begin(h.epochs as u64, "training matrix factorisation");
+        for epoch in 1..=h.epochs {
+            epochs_run = epoch;
+            rng.shuffle(&mut pairs);
+            let mut total = 0.0f64;
+            for batch in pairs.chunks(h.batch_size) {
+                let refs: Vec<&[(u32, f32)]> = batch.iter().map(|(r, _, _)| x[*r as usize].as_slice()).collect();
+                let winners = Tensor::from_vec(batch.iter().map(|p| p.1).collect::<Vec<u32>>(), batch.len(), &dev).map_err(err)?;
+                let losers = Tensor::from_vec(batch.iter().map(|p| p.2).collect::<Vec<u32>>(), batch.len(), &dev).map_err(err)?;
+                let loss = pair_loss(&net.margins(&SparseBatch::new(&refs, &dev)?, &winners, &losers)?)?;
+                opt.backward_step(&loss).map_err(err)?;
+                total += f64::from(loss.to_scalar::<f32>().map_err(err)?) * batch.len() as f64;
+            }
+            let snapshot = net.snapshot(&p.spec, input_dim, h.latent_dim)?;
+            let score = if val_rows.is_empty() { 0.0 } else { routed_score(&snapshot, &x, &p.set.scores, &val_rows) };
+            progress.set_message(&format!(
+                "epoch {epoch}: pair loss {:.4}, held-out pick score {score:.4}",
+                total / pairs.len() as f64
+            ));
+            progress.advance(1);
+            if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+                best = Some((score, epoch, snapshot));
+            }
+            if best.as_ref().is_some_and(|(_, e, _)| epoch - e >= h.patience) {
+                break;
+            }
+        }
+        progress.finish();
+        let Some((val_score, best_epoch, model)) = best else { return Err(self.meta.error("no epoch ran")) };
+        model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &model)?;
+        Ok(TrainReport {
+            model_path: self.save_path.clone(),
+            metrics: vec![
+                ("training queries".into(), format!("{} ({} held out)", p.set.len(), val_rows.len())),
+                ("training pairs".into(), pairs.len().to_string()),
+                ("embedder".into(), p.embedder.id()),
+                ("best epoch".into(), format!("{best_epoch} of {epochs_run} run")),
+                ("held-out mean score of the picks".into(), format!("{val_score:.4}")),
+            ],
+        })
+    }
+}
+
+llmrouter_core::register_router! {
+    router: MfRouter,
+    name: "mfrouter",
+    summary: "RouteLLM matrix factorisation: model vectors x projected query, pairwise winner-loser loss (candle); cost-aware",
+    docs: include_str!("../README.md"),
+    trainer: MfTrainer,
+}

@@ -1,0 +1,425 @@
+//! `mlprouter`: a multi-layer perceptron on the query embedding that predicts every candidate's
+//! score at once (multi-output regression with sigmoid outputs and masked binary cross-entropy
+//! against the measured scores), trained with AdamW in candle; the decision follows
+//! `metric.weights`.
+//!
+//! Why regression of every model's score rather than classification of the best model: scores
+//! can be traded against cost (a classifier's "best model" label has already fixed the trade-off
+//! at cost weight 0), ties between several best models need no arbitrary label, and unmeasured
+//! (query, model) cells are simply masked out.
+//!
+//! Training holds out a seeded `validation_fraction` and keeps the weights of the epoch whose
+//! picks score best on it (stopping after `patience` epochs without improvement). Inference runs in
+//! plain Rust from the saved weights.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
+use llmrouter_core::learn::{CostModel, F32s, Predictions, par_chunks, prepare};
+use llmrouter_core::nn::candle_core::{Device as CDevice, Tensor, Var};
+use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use llmrouter_core::nn::{SparseBatch, err, param, sparse_matmul, values, zeros};
+use llmrouter_core::rng::SplitMix64;
+use llmrouter_core::{
+    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
+    model_file,
+};
+use serde::{Deserialize, Serialize};
+
+const NAME: &str = "mlprouter";
+
+/// Hidden-layer activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// `max(0, x)`.
+    Relu,
+    /// `tanh(x)`.
+    Tanh,
+    /// `1 / (1 + e^-x)`.
+    Logistic,
+    /// `x`.
+    Identity,
+}
+
+impl Activation {
+    fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Relu => x.max(0.0),
+            Activation::Tanh => x.tanh(),
+            Activation::Logistic => 1.0 / (1.0 + (-x).exp()),
+            Activation::Identity => x,
+        }
+    }
+
+    fn tensor(self, t: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Relu => t.relu(),
+            Activation::Tanh => t.tanh(),
+            Activation::Logistic => llmrouter_core::nn::candle_nn::ops::sigmoid(t),
+            Activation::Identity => Ok(t.clone()),
+        }
+        .map_err(err)
+    }
+}
+
+/// `hparam` of mlprouter (LLMRouter's keys and defaults).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hparams {
+    /// Units per hidden layer (default [128, 64]).
+    pub hidden_layer_sizes: Vec<usize>,
+    /// `relu` (default), `tanh`, `logistic` or `identity`.
+    pub activation: Activation,
+    /// AdamW learning rate (default 0.001).
+    pub lr: f64,
+    /// Maximum epochs (default 100).
+    pub epochs: usize,
+    /// Mini-batch size (default 32).
+    pub batch_size: usize,
+    /// Weight decay (default 0.0001).
+    pub alpha: f64,
+    /// Share of training queries held out for early stopping (default 0.1).
+    pub validation_fraction: f64,
+    /// Epochs without held-out improvement before stopping (default 8).
+    pub patience: usize,
+    /// Seed of initialisation, shuffling and the hold-out split (default 42).
+    pub seed: u64,
+    /// Sparse embeddings wider than this are folded (index mod `input_dim`) to bound the first
+    /// layer (default 4096).
+    pub input_dim: usize,
+}
+
+impl Default for Hparams {
+    fn default() -> Self {
+        Hparams {
+            hidden_layer_sizes: vec![128, 64],
+            activation: Activation::Relu,
+            lr: 0.001,
+            epochs: 100,
+            batch_size: 32,
+            alpha: 0.0001,
+            validation_fraction: 0.1,
+            patience: 8,
+            seed: 42,
+            input_dim: 4096,
+        }
+    }
+}
+
+/// Folds a sparse vector into `dim` buckets (index mod `dim`), keeping it sorted.
+fn fold(x: &[(u32, f32)], dim: usize) -> Vec<(u32, f32)> {
+    let mut out: Vec<(u32, f32)> = x.iter().map(|&(j, v)| (j % dim as u32, v)).collect();
+    out.sort_by_key(|e| e.0);
+    out.dedup_by(|b, a| {
+        if a.0 == b.0 {
+            a.1 += b.1;
+            true
+        } else {
+            false
+        }
+    });
+    out
+}
+
+/// One dense layer, `inputs x outputs` weights, row-major.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Layer {
+    inputs: usize,
+    outputs: usize,
+    w: F32s,
+    b: F32s,
+}
+
+/// The saved model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedModel {
+    embedder: EmbedderSpec,
+    activation: Activation,
+    /// First layer (sparse input), hidden layers, output layer (one unit per candidate).
+    layers: Vec<Layer>,
+}
+
+impl SavedModel {
+    /// Predicted scores for one sparse input.
+    fn forward(&self, x: &[(u32, f32)]) -> Vec<f32> {
+        let first = &self.layers[0];
+        let x = &fold(x, first.inputs);
+        let mut h = first.b.0.clone();
+        for &(j, v) in x {
+            let row = &first.w.0[j as usize * first.outputs..(j as usize + 1) * first.outputs];
+            for (hk, w) in h.iter_mut().zip(row) {
+                *hk += v * w;
+            }
+        }
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate().skip(1) {
+            let input: Vec<f32> = h.iter().map(|x| self.activation.apply(*x)).collect();
+            h = layer.b.0.clone();
+            for (k, xk) in input.iter().enumerate() {
+                let row = &layer.w.0[k * layer.outputs..(k + 1) * layer.outputs];
+                for (hj, w) in h.iter_mut().zip(row) {
+                    *hj += xk * w;
+                }
+            }
+            if i == last {
+                break;
+            }
+        }
+        h.iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect()
+    }
+}
+
+/// The router.
+pub struct MlpRouter {
+    model: SavedModel,
+    embedder: Arc<dyn Embedder>,
+    costs: CostModel,
+    metric: MetricWeights,
+    names: Vec<String>,
+}
+
+impl Router for MlpRouter {
+    fn from_meta(meta: MetaRouter) -> Result<Self> {
+        let path = meta.config.load_model_path(NAME)?;
+        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
+        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
+        let shapes_ok = !model.layers.is_empty()
+            && model.layers[0].inputs <= embedder.dim()
+            && model.layers.windows(2).all(|w| w[0].outputs == w[1].inputs)
+            && model.layers.iter().all(|l| l.w.0.len() == l.inputs * l.outputs && l.b.0.len() == l.outputs)
+            && model.layers.last().is_some_and(|l| l.outputs == meta.candidates.len());
+        if !shapes_ok {
+            return Err(Error::model(&path, "corrupted: layer shapes do not match the embedder and the candidates"));
+        }
+        Ok(MlpRouter {
+            model,
+            embedder,
+            costs: CostModel::from_meta(&meta),
+            metric: meta.config.metric,
+            names: meta.candidates.names().into_iter().map(String::from).collect(),
+        })
+    }
+
+    fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
+        Ok(self.route_batch(std::slice::from_ref(query))?.remove(0))
+    }
+
+    fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
+        let p = self.predict(queries)?.ok_or_else(|| Error::router(NAME, "no predictions"))?;
+        Ok(p.decide_all(NAME, queries, self.metric))
+    }
+
+    fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
+        for q in queries {
+            q.check(NAME)?;
+        }
+        let x = embed_queries_sparse(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        let scores = par_chunks(&x, |part| part.iter().map(|v| self.model.forward(v)).collect());
+        let costs = queries.iter().map(|q| self.costs.estimate(&q.query)).collect();
+        Ok(Some(Predictions { models: self.names.clone(), scores, costs }))
+    }
+}
+
+/// Trains the network.
+pub struct MlpTrainer {
+    meta: MetaRouter,
+    hparams: Hparams,
+    save_path: PathBuf,
+}
+
+struct Net {
+    weights: Vec<Var>,
+    biases: Vec<Var>,
+    activation: Activation,
+}
+
+impl Net {
+    fn logits(&self, x: &SparseBatch) -> Result<Tensor> {
+        let mut h = sparse_matmul(x, self.weights[0].as_tensor())?.broadcast_add(self.biases[0].as_tensor()).map_err(err)?;
+        for (w, b) in self.weights.iter().zip(&self.biases).skip(1) {
+            h = self.activation.tensor(&h)?.matmul(w.as_tensor()).map_err(err)?.broadcast_add(b.as_tensor()).map_err(err)?;
+        }
+        Ok(h)
+    }
+
+    /// Masked binary cross-entropy with logits, averaged over measured cells.
+    fn loss(&self, x: &SparseBatch, y: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let z = self.logits(x)?;
+        let per = (z.relu().map_err(err)? - (&z * y).map_err(err)?).map_err(err)?;
+        let soft = ((z.abs().map_err(err)?.neg().map_err(err)?.exp().map_err(err)? + 1.0).map_err(err)?.log()).map_err(err)?;
+        let per = ((per + soft).map_err(err)? * mask).map_err(err)?;
+        let n = mask.sum_all().map_err(err)?.to_scalar::<f32>().map_err(err)?.max(1.0);
+        (per.sum_all().map_err(err)? / f64::from(n)).map_err(err)
+    }
+
+    fn snapshot(&self) -> Result<Vec<Layer>> {
+        self.weights
+            .iter()
+            .zip(&self.biases)
+            .map(|(w, b)| {
+                let (inputs, outputs) = w.as_tensor().dims2().map_err(err)?;
+                Ok(Layer { inputs, outputs, w: F32s(values(w.as_tensor())?), b: F32s(values(b.as_tensor())?) })
+            })
+            .collect()
+    }
+}
+
+/// Mean measured score of the models `model` picks (best predicted score) on `rows`.
+fn routed_score(model: &SavedModel, x: &[Vec<(u32, f32)>], scores: &[Vec<f32>], rows: &[usize]) -> f32 {
+    let total: f32 = rows
+        .iter()
+        .map(|&r| {
+            let pred = model.forward(&x[r]);
+            let pick = (0..pred.len())
+                .filter(|&m| !scores[r][m].is_nan())
+                .max_by(|&a, &b| pred[a].total_cmp(&pred[b]).then(b.cmp(&a)));
+            pick.map_or(0.0, |m| scores[r][m])
+        })
+        .sum();
+    total / rows.len().max(1) as f32
+}
+
+/// Targets and mask of `rows` (NaN scores masked out).
+fn targets(scores: &[Vec<f32>], rows: &[usize], dev: &CDevice) -> Result<(Tensor, Tensor)> {
+    let m = scores.first().map_or(0, Vec::len);
+    let mut y = Vec::with_capacity(rows.len() * m);
+    let mut mask = Vec::with_capacity(rows.len() * m);
+    for &r in rows {
+        for &s in &scores[r] {
+            y.push(if s.is_nan() { 0.0 } else { s });
+            mask.push(if s.is_nan() { 0.0f32 } else { 1.0 });
+        }
+    }
+    Ok((
+        Tensor::from_vec(y, (rows.len(), m), dev).map_err(err)?,
+        Tensor::from_vec(mask, (rows.len(), m), dev).map_err(err)?,
+    ))
+}
+
+impl Trainer for MlpTrainer {
+    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
+        let hparams: Hparams = meta.config.hparams()?;
+        for (key, ok) in [
+            ("hparam.hidden_layer_sizes", hparams.hidden_layer_sizes.iter().all(|&n| n > 0)),
+            ("hparam.lr", hparams.lr > 0.0 && hparams.lr.is_finite()),
+            ("hparam.epochs", hparams.epochs > 0),
+            ("hparam.batch_size", hparams.batch_size > 0),
+            ("hparam.input_dim", hparams.input_dim >= 16),
+            ("hparam.alpha", hparams.alpha >= 0.0),
+            ("hparam.validation_fraction", (0.0..0.9).contains(&hparams.validation_fraction)),
+        ] {
+            if !ok {
+                return Err(meta.config.key_error(key, "value out of range (see the router README)"));
+            }
+        }
+        let save_path = meta.config.save_model_path_for(NAME)?;
+        Ok(MlpTrainer { meta, hparams, save_path })
+    }
+
+    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
+        let p = prepare(&self.meta, progress)?;
+        let h = &self.hparams;
+        let dev = CDevice::Cpu;
+        let models = p.set.models.len();
+        let mut rng = SplitMix64::new(h.seed);
+        let input_dim = p.embedder.dim().min(h.input_dim);
+        let x: Vec<Vec<(u32, f32)>> = p.x.iter().map(|v| fold(v, input_dim)).collect();
+        let mut sizes = vec![input_dim];
+        sizes.extend(&h.hidden_layer_sizes);
+        sizes.push(models);
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        let last = sizes.len() - 2;
+        let means = p.set.model_means();
+        for (k, pair) in sizes.windows(2).enumerate() {
+            // Sparse unit-norm inputs: the first layer's sums have the weights' variance. The
+            // output layer starts near zero with biases at each model's mean score, so the
+            // network starts from "every query is average" and moves away only on evidence.
+            let std = match k {
+                0 => 0.5,
+                k if k == last => 0.01,
+                _ => (2.0 / pair[0] as f64).sqrt(),
+            };
+            weights.push(param(&mut rng, &[pair[0], pair[1]], std, &dev)?);
+            if k == last {
+                let logits: Vec<f32> = means.iter().map(|m| (m.clamp(0.01, 0.99) / (1.0 - m.clamp(0.01, 0.99))).ln()).collect();
+                let init = Tensor::from_vec(logits, pair[1], &dev).map_err(err)?;
+                biases.push(Var::from_tensor(&init).map_err(err)?);
+            } else {
+                biases.push(zeros(&[pair[1]], &dev)?);
+            }
+        }
+        let net = Net { weights, biases, activation: h.activation };
+        let mut vars: Vec<Var> = net.weights.clone();
+        vars.extend(net.biases.iter().cloned());
+        let params = ParamsAdamW { lr: h.lr, weight_decay: h.alpha, ..Default::default() };
+        let mut opt = AdamW::new(vars, params).map_err(err)?;
+
+        let (mut train_rows, val_rows) = p.set.split(h.validation_fraction, h.seed);
+        let val_refs: Vec<&[(u32, f32)]> = val_rows.iter().map(|&r| x[r].as_slice()).collect();
+        let val_batch = SparseBatch::new(&val_refs, &dev)?;
+        let (val_y, val_mask) = targets(&p.set.scores, &val_rows, &dev)?;
+        let mut best: Option<(f32, usize, Vec<Layer>)> = None;
+        let mut epochs_run = 0;
+        progress.begin(h.epochs as u64, "training MLP");
+        for epoch in 1..=h.epochs {
+            epochs_run = epoch;
+            rng.shuffle(&mut train_rows);
+            let mut total = 0.0f64;
+            for batch in train_rows.chunks(h.batch_size) {
+                let refs: Vec<&[(u32, f32)]> = batch.iter().map(|&r| x[r].as_slice()).collect();
+                let (y, mask) = targets(&p.set.scores, batch, &dev)?;
+                let loss = net.loss(&SparseBatch::new(&refs, &dev)?, &y, &mask)?;
+                opt.backward_step(&loss).map_err(err)?;
+                total += f64::from(loss.to_scalar::<f32>().map_err(err)?) * batch.len() as f64;
+            }
+            let train_loss = total / train_rows.len().max(1) as f64;
+            let val_loss = if val_rows.is_empty() {
+                train_loss as f32
+            } else {
+                net.loss(&val_batch, &val_y, &val_mask)?.to_scalar::<f32>().map_err(err)?
+            };
+            let layers = net.snapshot()?;
+            let score = if val_rows.is_empty() {
+                -val_loss
+            } else {
+                let candidate = SavedModel { embedder: p.spec.clone(), activation: h.activation, layers: layers.clone() };
+                routed_score(&candidate, &x, &p.set.scores, &val_rows)
+            };
+            if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+                best = Some((score, epoch, layers));
+            }
+            progress.set_message(&format!(
+                "epoch {epoch}: train loss {train_loss:.4}, held-out loss {val_loss:.4}, held-out pick score {score:.4}"
+            ));
+            progress.advance(1);
+            if best.as_ref().is_some_and(|(_, e, _)| epoch - e >= h.patience) {
+                break;
+            }
+        }
+        progress.finish();
+        let Some((val_score, best_epoch, layers)) = best else { return Err(self.meta.error("no epoch ran")) };
+        let model = SavedModel { embedder: p.spec, activation: h.activation, layers };
+        model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &model)?;
+        Ok(TrainReport {
+            model_path: self.save_path.clone(),
+            metrics: vec![
+                ("training queries".into(), format!("{} ({} held out)", p.set.len(), val_rows.len())),
+                ("embedder".into(), p.embedder.id()),
+                ("layers".into(), format!("{sizes:?}")),
+                ("best epoch".into(), format!("{best_epoch} of {epochs_run} run")),
+                ("held-out mean score of the picks".into(), format!("{val_score:.4}")),
+            ],
+        })
+    }
+}
+
+llmrouter_core::register_router! {
+    router: MlpRouter,
+    name: "mlprouter",
+    summary: "MLP on the query embedding predicting every model's score (candle, AdamW); cost-aware",
+    docs: include_str!("../README.md"),
+    trainer: MlpTrainer,
+}
