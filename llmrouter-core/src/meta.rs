@@ -46,6 +46,12 @@ impl MetaRouter {
 
     fn load_routing(&self, key: DataKey) -> Result<RoutingTable> {
         let path = self.config.data_file(key, "this command needs routing data")?;
+        self.load_routing_file(&path)
+    }
+
+    /// Loads any routing data file, checking that it names only candidate models.
+    pub fn load_routing_file(&self, path: &Path) -> Result<RoutingTable> {
+        let path = path.to_path_buf();
         let table = RoutingTable::load(&path)?;
         if let Some(unknown) = table.models.iter().find(|m| self.candidates.index_of(m).is_none()) {
             return Err(Error::Data {

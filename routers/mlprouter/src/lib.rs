@@ -68,17 +68,17 @@ impl Activation {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Hparams {
-    /// Units per hidden layer (default [128, 64]).
+    /// Units per hidden layer (default [128]).
     pub hidden_layer_sizes: Vec<usize>,
     /// `relu` (default), `tanh`, `logistic` or `identity`.
     pub activation: Activation,
     /// AdamW learning rate (default 0.001).
     pub lr: f64,
-    /// Maximum epochs (default 100).
+    /// Maximum epochs (default 15).
     pub epochs: usize,
     /// Mini-batch size (default 32).
     pub batch_size: usize,
-    /// Weight decay (default 0.0001).
+    /// AdamW weight decay (default 0.1).
     pub alpha: f64,
     /// Share of training queries held out for early stopping (default 0.1).
     pub validation_fraction: f64,
@@ -94,12 +94,12 @@ pub struct Hparams {
 impl Default for Hparams {
     fn default() -> Self {
         Hparams {
-            hidden_layer_sizes: vec![128, 64],
+            hidden_layer_sizes: vec![128],
             activation: Activation::Relu,
             lr: 0.001,
-            epochs: 100,
+            epochs: 15,
             batch_size: 32,
-            alpha: 0.0001,
+            alpha: 0.1,
             validation_fraction: 0.1,
             patience: 8,
             seed: 42,
