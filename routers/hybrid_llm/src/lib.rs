@@ -12,10 +12,12 @@
 //!
 //! Decision: with `threshold` set, the small model answers when `p(q) >= threshold` (the paper's
 //! rule). Without it (default), the decision is the cost-aware rule shared by all learned routers,
-//! with predicted scores `large = mean_large` and `small = mean_large - (1 - p(q)) * gap`, where
-//! `gap` is the large model's mean advantage on training queries where it was better: the small
-//! model is chosen when the quality it is expected to lose is worth less than the cost it saves
-//! under `metric.weights`. With a cost weight of 0 this always picks the large model.
+//! with predicted scores `large = mean_large` and `small = mean_large - loss(p(q))`, the expected
+//! score lost by answering with the small model: `max(0, 1 - 2p)` with probabilistic labels (their
+//! expectation is `(1 + E[s_small - s_large]) / 2`), `(1 - p) * gap` with 0/1 labels, where `gap`
+//! is the large model's mean advantage on training queries where it was better. The small model
+//! is chosen when that loss is worth less than the cost it saves under `metric.weights`; with a
+//! cost weight of 0 the large model always answers.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -210,7 +212,7 @@ impl HybridLlm {
         let m = &self.model;
         Predictions {
             models: vec![m.small_model.clone(), m.large_model.clone()],
-            scores: probs.iter().map(|p| vec![m.large_mean - (1.0 - p) * m.gap, m.large_mean]).collect(),
+            scores: probs.iter().map(|p| vec![m.large_mean - expected_loss(m, *p) - 1e-6, m.large_mean]).collect(),
             costs: queries
                 .iter()
                 .map(|q| {
@@ -219,6 +221,17 @@ impl HybridLlm {
                 })
                 .collect(),
         }
+    }
+}
+
+/// Expected score lost by answering with the small model, from `p(q)`: with probabilistic labels
+/// `E[y] = (1 + E[s_small - s_large]) / 2`, so the expected gap is `1 - 2p`; with 0/1 labels
+/// `1 - p` is the chance the large model is better, worth `gap` on average. Never negative: the
+/// small model is chosen for what it saves, not for being better.
+fn expected_loss(m: &SavedModel, p: f32) -> f32 {
+    match m.label_mode {
+        LabelMode::Probabilistic => (1.0 - 2.0 * p).max(0.0),
+        LabelMode::Deterministic | LabelMode::Transformed => (1.0 - p) * m.gap,
     }
 }
 
