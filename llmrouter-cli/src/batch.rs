@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
@@ -58,18 +58,13 @@ pub fn run(
     let to_route: Vec<QueryInput> = pending.iter().map(|&i| queries[i].clone()).collect();
     let decisions = route_all(router, &to_route, settings.quiet)?;
     let mut sink: Box<dyn Write> = match settings.output {
-        Some(path) => Box::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening {} to append results", path.display()))?,
-        ),
+        Some(path) => Box::new(open_append(path)?),
         None => Box::new(std::io::stdout()),
     };
 
     let started = Instant::now();
-    let bar = Bar::new(settings.quiet);
+    // Results on a terminal's standard output would be drawn over by the bar.
+    let bar = Bar::new(settings.quiet || (settings.output.is_none() && std::io::stdout().is_terminal()));
     bar.begin(pending.len() as u64, "answering");
     let mut summary = Summary::default();
     let queue = Mutex::new(pending.into_iter().zip(decisions));
@@ -117,9 +112,21 @@ pub fn run(
     Ok(())
 }
 
+/// Opens `path` to append result lines, creating it and its folder when missing.
+fn open_append(path: &Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {} to append results", path.display()))
+}
+
 /// Checks the output file and, with `--resume`, returns which queries it already answers.
 fn prepare_output(path: &Path, queries: &[QueryInput], resume: bool, quiet: bool) -> Result<Vec<bool>> {
-    if !path.extension().is_some_and(|e| e == "jsonl") {
+    if path.extension().is_none_or(|e| e != "jsonl") {
         bail!(
             "{}: results are written as JSON lines, one per query as it completes: name a .jsonl file",
             path.display()

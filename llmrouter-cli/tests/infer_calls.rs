@@ -426,7 +426,7 @@ fn failed_lines_are_retried_on_resume() {
     let dir = temp_dir("resume-failed");
     let config = write_config(&dir, &server);
     let input = queries(&dir, 3);
-    let results = dir.join("results.jsonl");
+    let results = dir.join("created/on/demand/results.jsonl");
     let args = ["--input", input.to_str().expect("utf8"), "--output", results.to_str().expect("utf8")];
     let o = infer(&config, &args, None);
     fails_with(&o, &["1 of 3 queries got no answer"]);

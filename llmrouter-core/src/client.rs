@@ -17,6 +17,10 @@
 //!
 //! The client is `Sync`: one instance serves every worker thread of a batch and shares its
 //! connection pool. Routing never calls it; only `infer` without `--route-only` does.
+//!
+//! This module is behind the `client` feature (the CLI enables it), so that crates which only
+//! route never build a TLS stack. Its tests: `cargo test -p llmrouter-core --features client`
+//! (`cargo test --workspace` includes them).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -8,11 +8,12 @@
 //! - [`registry`]: the [`register_router!`] macro and name lookup over every compiled-in router.
 //! - [`features`]: a small deterministic hashed text featurizer.
 //! - [`model_file`]: the self-contained, atomically written model file format.
-//! - [`client`]: the OpenAI-compatible client `infer` calls the chosen model with (retries,
-//!   fallbacks, API keys from the environment, redacted errors).
+//! - `client` (feature `client`, enabled by the CLI): the OpenAI-compatible client `infer` calls
+//!   the chosen model with (retries, fallbacks, API keys from the environment, redacted errors).
 //!
-//! Core never names a concrete router, and routing never does network I/O (only [`client`] does).
+//! Core never names a concrete router, and routing never does network I/O (only `client` does).
 
+#[cfg(feature = "client")]
 pub mod client;
 pub mod config;
 pub mod conformance;
@@ -33,6 +34,7 @@ pub mod registry;
 pub mod rng;
 pub mod router;
 
+#[cfg(feature = "client")]
 pub use client::{ApiKeys, CallError, ChatClient, ClientOptions, InferResult, Usage};
 pub use config::{Config, MetricWeights};
 pub use data::{Candidate, Candidates, RoutingTable};
