@@ -35,6 +35,40 @@ pub enum Command {
     Infer(InferArgs),
     /// Train a router on its config's routing data and save the model.
     Train(TrainArgs),
+    /// Score trained routers on a test split against best single, cheapest, random and oracle.
+    Eval(EvalArgs),
+}
+
+/// Options of `eval`.
+#[derive(Debug, Args)]
+#[command(after_help = "Figures (per router and reference point): mean score of the picked models, routing \
+    accuracy (share of queries whose pick scored the best score), mean cost per query (USD), utility = \
+    performance weight * score - cost weight * mean normalised cost (cost / the most expensive model's cost \
+    on the same query), and the share of queries sent to each model. --output adds per-task figures.")]
+pub struct EvalArgs {
+    /// Routers to evaluate, comma-separated (each must be trained, or pass --train).
+    #[arg(long, short)]
+    pub router: String,
+
+    /// The routers' YAML config (one config can serve several: `{router}` in model paths).
+    #[arg(long, short)]
+    pub config: PathBuf,
+
+    /// Routing data to evaluate on (default: the config's `data_path.routing_data_test`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+
+    /// Write `report.json` with every figure into this folder.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+
+    /// Override `metric.weights.cost` for the decisions and the utility.
+    #[arg(long)]
+    pub cost_weight: Option<f64>,
+
+    /// Train each router first (on `data_path.routing_data_train`).
+    #[arg(long)]
+    pub train: bool,
 }
 
 /// Output format of `list-routers`.

@@ -8,6 +8,7 @@
 
 mod batch;
 mod cli;
+mod eval;
 mod infer;
 mod list;
 mod output;
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         cli::Command::ListRouters(args) => list::run(&args),
         cli::Command::Infer(args) => infer::run(&args, cli.quiet),
         cli::Command::Train(args) => train::run(&args, cli.quiet),
+        cli::Command::Eval(args) => eval::run(&args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -335,3 +335,32 @@ fn closed_stdout_is_not_a_crash() {
     let o = child.wait_with_output().expect("wait");
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
+
+#[test]
+fn eval_scores_trained_routers_against_the_reference_points() {
+    let dir = temp_dir("eval");
+    let text = std::fs::read_to_string(root().join("routers/knnrouter/config.yaml")).expect("config");
+    let text = text.replace("saved_models/knnrouter/knnrouter.json", &dir.join("{router}.json").display().to_string());
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, text).expect("write");
+    let config = config.to_str().expect("utf8");
+    let o = llmrouter(&["eval", "--router", "knnrouter,elorouter", "--config", config, "--output", dir.to_str().expect("utf8")]);
+    fails_with(&o, &["llmrouter train --router knnrouter"]);
+    let o = llmrouter(&["eval", "--router", "knnrouter,elorouter", "--config", config, "--train", "--output", dir.to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for row in ["knnrouter", "elorouter", "best single", "cheapest", "random", "oracle"] {
+        assert!(out.contains(row), "{row} in\n{out}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("report")).expect("json");
+    let routers = report["routers"].as_array().expect("routers");
+    assert_eq!(routers.len(), 2);
+    let oracle = report["references"][3]["mean_score"].as_f64().expect("oracle");
+    for r in routers {
+        let score = r["mean_score"].as_f64().expect("score");
+        assert!((0.0..=oracle).contains(&score), "a router never beats the oracle: {score} vs {oracle}");
+        let shares: f64 = r["shares"].as_object().expect("shares").values().map(|v| v.as_f64().expect("share")).sum();
+        assert!((shares - 1.0).abs() < 1e-9, "shares sum to 1");
+    }
+}

@@ -28,6 +28,8 @@ pub mod meta;
 #[cfg(feature = "minilm")]
 pub mod minilm;
 pub mod model_file;
+#[cfg(feature = "nn")]
+pub mod nn;
 pub mod plugins;
 pub mod progress;
 pub mod registry;

@@ -6,6 +6,16 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod report;
+
+// Link every router crate so that its registration is in the registry.
+use elorouter as _;
+use hybrid_llm as _;
+use knnrouter as _;
+use mfrouter as _;
+use mlprouter as _;
+use svmrouter as _;
+
 /// The repository root.
 pub fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
