@@ -229,7 +229,8 @@ fn calling_a_model_without_an_endpoint_says_where_to_set_one() {
         .expect("write llm data");
     let config = dir.join("config.yaml");
     std::fs::write(&config, format!("data_path:\n  llm_data: {}\n", dir.join("llm.json").display())).expect("config");
-    let o = llmrouter(&["infer", "--router", "smallest_llm", "--config", config.to_str().expect("utf8"), "--query", "hi"]);
+    let o =
+        llmrouter(&["infer", "--router", "smallest_llm", "--config", config.to_str().expect("utf8"), "--query", "hi"]);
     fails_with(&o, &["model `solo` has no endpoint", "api_endpoint"]);
     assert_eq!(stdout(&o), "", "no answer is printed");
 }
@@ -344,9 +345,26 @@ fn eval_scores_trained_routers_against_the_reference_points() {
     let config = dir.join("config.yaml");
     std::fs::write(&config, text).expect("write");
     let config = config.to_str().expect("utf8");
-    let o = llmrouter(&["eval", "--router", "knnrouter,elorouter", "--config", config, "--output", dir.to_str().expect("utf8")]);
+    let o = llmrouter(&[
+        "eval",
+        "--router",
+        "knnrouter,elorouter",
+        "--config",
+        config,
+        "--output",
+        dir.to_str().expect("utf8"),
+    ]);
     fails_with(&o, &["llmrouter train --router knnrouter"]);
-    let o = llmrouter(&["eval", "--router", "knnrouter,elorouter", "--config", config, "--train", "--output", dir.to_str().expect("utf8")]);
+    let o = llmrouter(&[
+        "eval",
+        "--router",
+        "knnrouter,elorouter",
+        "--config",
+        config,
+        "--train",
+        "--output",
+        dir.to_str().expect("utf8"),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for row in ["knnrouter", "elorouter", "best single", "cheapest", "random", "oracle"] {

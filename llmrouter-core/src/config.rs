@@ -189,7 +189,9 @@ impl Config {
                 path,
                 line: None,
                 column: None,
-                message: format!("key `metric.expected_output_tokens`: expected a non-negative number, found {expected_output_tokens}"),
+                message: format!(
+                    "key `metric.expected_output_tokens`: expected a non-negative number, found {expected_output_tokens}"
+                ),
             });
         }
         let mut ignored_keys = Vec::new();

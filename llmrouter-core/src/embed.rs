@@ -85,7 +85,10 @@ where
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::router("embedder", "a worker thread panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::router("embedder", "a worker thread panicked"))))
+            .collect()
     });
     let mut out = Vec::with_capacity(texts.len());
     for piece in pieces {
@@ -131,7 +134,9 @@ impl EmbeddingConfig {
     pub fn from_config(config: &Config) -> Result<Self> {
         let settings: EmbeddingConfig = config.section("embedding")?;
         if settings.backend == Backend::Hashed && !(16..=1 << 22).contains(&settings.dim) {
-            return Err(config.key_error("embedding.dim", format!("must be between 16 and 4194304, found {}", settings.dim)));
+            return Err(
+                config.key_error("embedding.dim", format!("must be between 16 and 4194304, found {}", settings.dim))
+            );
         }
         Ok(settings)
     }
@@ -145,7 +150,10 @@ impl EmbeddingConfig {
                 if dir.join("config.json").is_file() {
                     Ok(dir)
                 } else {
-                    Err(minilm_missing(format!("no MiniLM model in {} (the default `embedding.model_dir`)", dir.display())))
+                    Err(minilm_missing(format!(
+                        "no MiniLM model in {} (the default `embedding.model_dir`)",
+                        dir.display()
+                    )))
                 }
             }
         }
@@ -228,7 +236,10 @@ pub fn fit(config: &Config, texts: &[&str]) -> Result<(EmbedderSpec, Arc<dyn Emb
 pub fn from_spec(spec: &EmbedderSpec, config: &Config, model_path: &Path) -> Result<Arc<dyn Embedder>> {
     let settings = EmbeddingConfig::from_config(config)?;
     let mismatch = |what: String| {
-        Error::model(model_path, format!("{what}; retrain the router, or set the config's `embedding:` to what it was trained with"))
+        Error::model(
+            model_path,
+            format!("{what}; retrain the router, or set the config's `embedding:` to what it was trained with"),
+        )
     };
     if settings.backend != spec.backend() {
         return Err(mismatch(format!(
@@ -244,14 +255,20 @@ pub fn from_spec(spec: &EmbedderSpec, config: &Config, model_path: &Path) -> Res
                 return Err(mismatch(format!("trained with embedding.dim {dim} but the config says {}", settings.dim)));
             }
             if idf.len() != *dim {
-                return Err(Error::model(model_path, format!("corrupted embedder state: {} IDF weights for dim {dim}", idf.len())));
+                return Err(Error::model(
+                    model_path,
+                    format!("corrupted embedder state: {} IDF weights for dim {dim}", idf.len()),
+                ));
             }
             Box::new(HashedTfidf { featurizer: HashedFeaturizer::new(*dim as u32), idf: idf.clone() })
         }
         EmbedderSpec::Minilm { dim } => {
             let model = load_minilm(&settings, config)?;
             if model.dim() != *dim {
-                return Err(mismatch(format!("trained with a {dim}-d MiniLM, the model folder gives {}-d vectors", model.dim())));
+                return Err(mismatch(format!(
+                    "trained with a {dim}-d MiniLM, the model folder gives {}-d vectors",
+                    model.dim()
+                )));
             }
             model
         }
@@ -299,7 +316,11 @@ pub fn embed_queries_sparse(
 }
 
 /// Embeds queries, using a query's precomputed `embedding` as is when its length is `dim`.
-pub fn embed_queries(embedder: &dyn Embedder, queries: &[QueryInput], progress: &dyn Progress) -> Result<Vec<Vec<f32>>> {
+pub fn embed_queries(
+    embedder: &dyn Embedder,
+    queries: &[QueryInput],
+    progress: &dyn Progress,
+) -> Result<Vec<Vec<f32>>> {
     let dim = embedder.dim();
     let mut out: Vec<Option<Vec<f32>>> = Vec::with_capacity(queries.len());
     let mut todo: Vec<(usize, &str)> = Vec::new();
@@ -309,7 +330,10 @@ pub fn embed_queries(embedder: &dyn Embedder, queries: &[QueryInput], progress: 
             Some(e) => {
                 return Err(Error::router(
                     "embedding",
-                    format!("query {i} carries a {}-d `embedding`, but this router's embedder gives {dim}-d vectors", e.len()),
+                    format!(
+                        "query {i} carries a {}-d `embedding`, but this router's embedder gives {dim}-d vectors",
+                        e.len()
+                    ),
                 ));
             }
             None => {
@@ -468,7 +492,9 @@ impl CachedEmbedder {
 
 fn read_cache(path: &Path, dim: usize, into: &mut HashMap<String, Vec<f32>>) -> Result<()> {
     let mut bytes = Vec::new();
-    std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| Error::io("read embedding cache", path, e))?;
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| Error::io("read embedding cache", path, e))?;
     let mut at = 0usize;
     while at + 4 <= bytes.len() {
         let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
@@ -477,7 +503,8 @@ fn read_cache(path: &Path, dim: usize, into: &mut HashMap<String, Vec<f32>>) -> 
             break; // a record cut short by an interrupted run: ignore the tail
         }
         let Ok(text) = std::str::from_utf8(&bytes[at + 4..at + 4 + len]) else { break };
-        let v = bytes[at + 4 + len..end].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let v =
+            bytes[at + 4 + len..end].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         into.insert(text.to_owned(), v);
         at = end;
     }

@@ -130,7 +130,9 @@ pub fn baselines(set: &TrainingSet, weights: MetricWeights) -> Vec<Summary> {
             let row = &set.scores[i];
             (0..m)
                 .filter(|&k| !row[k].is_nan())
-                .max_by(|&a, &b| row[a].total_cmp(&row[b]).then(set.costs[i][b].total_cmp(&set.costs[i][a])).then(b.cmp(&a)))
+                .max_by(|&a, &b| {
+                    row[a].total_cmp(&row[b]).then(set.costs[i][b].total_cmp(&set.costs[i][a])).then(b.cmp(&a))
+                })
                 .unwrap_or(0)
         })
         .collect();
@@ -145,14 +147,21 @@ pub fn baselines(set: &TrainingSet, weights: MetricWeights) -> Vec<Summary> {
 
 /// Routes every query of `set` with `router` (in chunks, reporting progress) and returns the
 /// index of each picked model.
-pub fn route_set(router: &dyn crate::Router, set: &TrainingSet, progress: &dyn crate::Progress) -> crate::Result<Vec<usize>> {
+pub fn route_set(
+    router: &dyn crate::Router,
+    set: &TrainingSet,
+    progress: &dyn crate::Progress,
+) -> crate::Result<Vec<usize>> {
     let queries: Vec<crate::QueryInput> = set.queries.iter().map(|q| crate::QueryInput::new(q.as_str())).collect();
     progress.begin(queries.len() as u64, "routing");
     let mut picks = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(512) {
         for d in router.route_batch(chunk)? {
             let m = set.model_index(&d.model_name).ok_or_else(|| {
-                crate::Error::router(&d.router, format!("routed to `{}`, which has no scores in the evaluation data", d.model_name))
+                crate::Error::router(
+                    &d.router,
+                    format!("routed to `{}`, which has no scores in the evaluation data", d.model_name),
+                )
             })?;
             picks.push(m);
         }

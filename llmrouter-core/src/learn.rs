@@ -53,7 +53,11 @@ impl CostModel {
     /// USD per candidate for `text`.
     pub fn estimate(&self, text: &str) -> Vec<f64> {
         let tokens = input_tokens(text);
-        self.input_price.iter().zip(&self.output_price).map(|(i, o)| (tokens * i + self.output_tokens * o) / 1e6).collect()
+        self.input_price
+            .iter()
+            .zip(&self.output_price)
+            .map(|(i, o)| (tokens * i + self.output_tokens * o) / 1e6)
+            .collect()
     }
 }
 
@@ -65,7 +69,11 @@ pub fn normalized_costs(costs: &[f64]) -> Vec<f64> {
 
 /// `w_perf * score - w_cost * normalised cost`, per candidate.
 pub fn utilities(scores: &[f32], costs: &[f64], weights: MetricWeights) -> Vec<f64> {
-    normalized_costs(costs).iter().zip(scores).map(|(c, s)| weights.performance * f64::from(*s) - weights.cost * c).collect()
+    normalized_costs(costs)
+        .iter()
+        .zip(scores)
+        .map(|(c, s)| weights.performance * f64::from(*s) - weights.cost * c)
+        .collect()
 }
 
 /// Candidate indices from best to worst utility (ties: cheaper first, then lower index).
@@ -180,7 +188,11 @@ impl TrainingSet {
     pub fn model_means(&self) -> Vec<f32> {
         (0..self.models.len())
             .map(|m| {
-                let (sum, n) = self.scores.iter().filter(|r| !r[m].is_nan()).fold((0.0f64, 0usize), |(s, n), r| (s + f64::from(r[m]), n + 1));
+                let (sum, n) = self
+                    .scores
+                    .iter()
+                    .filter(|r| !r[m].is_nan())
+                    .fold((0.0f64, 0usize), |(s, n), r| (s + f64::from(r[m]), n + 1));
                 if n == 0 { 0.5 } else { (sum / n as f64) as f32 }
             })
             .collect()
@@ -381,7 +393,11 @@ mod tests {
 
     #[test]
     fn predictions_decide_with_evidence() {
-        let p = Predictions { models: vec!["a".into(), "b".into()], scores: vec![vec![0.2, 0.9]], costs: vec![vec![1.0, 2.0]] };
+        let p = Predictions {
+            models: vec!["a".into(), "b".into()],
+            scores: vec![vec![0.2, 0.9]],
+            costs: vec![vec![1.0, 2.0]],
+        };
         let d = p.decide("r", &QueryInput::new("q"), 0, MetricWeights::default());
         assert_eq!(d.model_name, "b");
         assert_eq!(d.extras["ranking"], serde_json::json!(["b", "a"]));

@@ -40,7 +40,15 @@ impl Linear {
 
 /// Trains on rows `x` (sparse) with `targets` in [0, 1] (NaN rows are skipped).
 /// `lambda` is the L2 strength per example; `epochs` passes in a seeded order.
-pub fn train(x: &[Vec<(u32, f32)>], targets: &[f32], dim: usize, loss: Loss, lambda: f64, epochs: usize, seed: u64) -> Linear {
+pub fn train(
+    x: &[Vec<(u32, f32)>],
+    targets: &[f32],
+    dim: usize,
+    loss: Loss,
+    lambda: f64,
+    epochs: usize,
+    seed: u64,
+) -> Linear {
     let rows: Vec<usize> = (0..x.len()).filter(|&i| !targets[i].is_nan()).collect();
     let mut v = vec![0.0f64; dim];
     let mut scale = 1.0f64;

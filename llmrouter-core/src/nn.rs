@@ -31,7 +31,8 @@ impl SparseBatch {
     /// Packs `rows` (sorted `(index, value)` pairs) on `device`.
     pub fn new(rows: &[&[(u32, f32)]], device: &Device) -> Result<Self> {
         let total: usize = rows.iter().map(|r| r.len()).sum();
-        let (mut idx, mut val, mut seg) = (Vec::with_capacity(total), Vec::with_capacity(total), Vec::with_capacity(total));
+        let (mut idx, mut val, mut seg) =
+            (Vec::with_capacity(total), Vec::with_capacity(total), Vec::with_capacity(total));
         for (r, row) in rows.iter().enumerate() {
             for &(j, v) in *row {
                 idx.push(j);

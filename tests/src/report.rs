@@ -31,7 +31,12 @@ pub struct RouterRun {
 
 /// Trains `router` on `config` (model written to `model_path`), routes the test split and
 /// scores it. `cost_weight` overrides `metric.weights.cost` when given.
-pub fn run_router(config: &Path, router: &str, model_path: &Path, cost_weight: Option<f64>) -> Result<(RouterRun, TrainingSet)> {
+pub fn run_router(
+    config: &Path,
+    router: &str,
+    model_path: &Path,
+    cost_weight: Option<f64>,
+) -> Result<(RouterRun, TrainingSet)> {
     let reg = registry::find(router)?;
     let mut parsed = Config::load(config)?.with_model_path(model_path);
     if let Some(w) = cost_weight {

@@ -23,11 +23,17 @@ fn knn_and_svm_beat_the_best_single_model() {
         let (run, test) = run_router(&config(), router, &tmp.join(format!("{router}.json")), Some(0.0)).expect(router);
         let best = &references(&test, MetricWeights::default())[0];
         eprintln!("{router}: score {:.4} (best single {:.4})", run.summary.mean_score, best.mean_score);
-        assert!(run.summary.mean_score > best.mean_score, "{router} {:.4} <= best single {:.4}", run.summary.mean_score, best.mean_score);
+        assert!(
+            run.summary.mean_score > best.mean_score,
+            "{router} {:.4} <= best single {:.4}",
+            run.summary.mean_score,
+            best.mean_score
+        );
 
         // With cost counted, the router spends less than the best single model and keeps a higher utility.
         let w = 0.3;
-        let (run, test) = run_router(&config(), router, &tmp.join(format!("{router}-cost.json")), Some(w)).expect(router);
+        let (run, test) =
+            run_router(&config(), router, &tmp.join(format!("{router}-cost.json")), Some(w)).expect(router);
         let weights = MetricWeights { cost: w, ..MetricWeights::default() };
         let best = &references(&test, weights)[0];
         eprintln!(
@@ -50,14 +56,23 @@ fn hybrid_llm_matches_always_large_at_zero_cost_and_beats_it_with_cost() {
         "metric:",
         "hparam:\n  small_model: gemma-2-9b-it\n  large_model: llama-3.1-nemotron-51b-instruct\nmetric:",
     );
-    std::fs::write(&cfg, text.replace("../shared/data", &shared_data().expect("data").display().to_string())).expect("write");
+    std::fs::write(&cfg, text.replace("../shared/data", &shared_data().expect("data").display().to_string()))
+        .expect("write");
     let large = "llama-3.1-nemotron-51b-instruct";
     for w in [0.0, 0.2] {
         let (run, test) = run_router(&cfg, "hybrid_llm", &tmp.join(format!("h{w}.json")), Some(w)).expect("hybrid");
         let weights = MetricWeights { cost: w, ..MetricWeights::default() };
         let m = test.model_index(large).expect("large model");
-        let always_large = llmrouter_core::eval::summarize("large", &test, &llmrouter_core::eval::one_hot(&vec![m; test.len()]), weights);
-        eprintln!("hybrid_llm at cost weight {w}: utility {:.4}, always-large {:.4}", run.summary.utility, always_large.utility);
+        let always_large = llmrouter_core::eval::summarize(
+            "large",
+            &test,
+            &llmrouter_core::eval::one_hot(&vec![m; test.len()]),
+            weights,
+        );
+        eprintln!(
+            "hybrid_llm at cost weight {w}: utility {:.4}, always-large {:.4}",
+            run.summary.utility, always_large.utility
+        );
         if w == 0.0 {
             assert!((run.summary.utility - always_large.utility).abs() < 1e-9, "matches always-large at cost weight 0");
         } else {

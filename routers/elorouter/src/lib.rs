@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use llmrouter_core::learn::{CostModel, Predictions, TrainingSet};
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
-    model_file,
+    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
+    Trainer, model_file,
 };
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +68,8 @@ pub fn fit(wins: &[Vec<f64>], prior: f64, iterations: usize) -> Vec<f64> {
         let mut next = vec![0.0; m];
         for i in 0..m {
             let won: f64 = (0..m).filter(|&j| j != i).map(|j| wins[i][j] + prior / 2.0).sum();
-            let denom: f64 = (0..m).filter(|&j| j != i).map(|j| (wins[i][j] + wins[j][i] + prior) / (p[i] + p[j])).sum();
+            let denom: f64 =
+                (0..m).filter(|&j| j != i).map(|j| (wins[i][j] + wins[j][i] + prior) / (p[i] + p[j])).sum();
             next[i] = if denom > 0.0 { won / denom } else { p[i] };
         }
         let log_mean = next.iter().map(|x| x.max(1e-300).ln()).sum::<f64>() / m.max(1) as f64;
@@ -95,7 +96,9 @@ impl Router for EloRouter {
     fn from_meta(meta: MetaRouter) -> Result<Self> {
         let path = meta.config.load_model_path(NAME)?;
         let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
-        if model.strengths.len() != meta.candidates.len() || model.strengths.iter().any(|p| !(p.is_finite() && *p > 0.0)) {
+        if model.strengths.len() != meta.candidates.len()
+            || model.strengths.iter().any(|p| !(p.is_finite() && *p > 0.0))
+        {
             return Err(Error::model(&path, "corrupted: strengths must be one positive number per candidate"));
         }
         Ok(EloRouter {

@@ -26,8 +26,8 @@ use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
 use llmrouter_core::learn::{CostModel, Predictions, par_chunks, prepare};
 use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
-    model_file,
+    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
+    Trainer, model_file,
 };
 use serde::{Deserialize, Serialize};
 
@@ -191,7 +191,8 @@ impl Router for HybridLlm {
             .map(|(i, q)| {
                 let d = match self.threshold {
                     Some(t) => {
-                        let m = if f64::from(probs[i]) >= t { &self.model.small_model } else { &self.model.large_model };
+                        let m =
+                            if f64::from(probs[i]) >= t { &self.model.small_model } else { &self.model.large_model };
                         RouteDecision::new(NAME, q, m).with("threshold", t)
                     }
                     None => p.decide(NAME, q, i, self.metric),
@@ -307,7 +308,10 @@ impl Trainer for HybridTrainer {
             metrics: vec![
                 ("small / large".into(), format!("{} / {}", model.small_model, model.large_model)),
                 ("training queries".into(), pairs.len().to_string()),
-                ("label mode".into(), format!("{:?} (relaxation {relaxation:.3}, mean label {positive:.3})", h.label_mode)),
+                (
+                    "label mode".into(),
+                    format!("{:?} (relaxation {relaxation:.3}, mean label {positive:.3})", h.label_mode),
+                ),
                 ("large model mean score".into(), format!("{large_mean:.4}")),
                 ("mean gap when large is better".into(), format!("{gap:.4}")),
             ],

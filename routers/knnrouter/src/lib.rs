@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
 use llmrouter_core::learn::{CostModel, F32s, Predictions, U32s, par_chunks, prepare};
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
-    model_file,
+    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
+    Trainer, model_file,
 };
 use serde::{Deserialize, Serialize};
 
@@ -131,7 +131,14 @@ fn top_k(sims: &[f32], k: usize, exclude: Option<usize>) -> Vec<(usize, f32)> {
 }
 
 /// Shrunk neighbour means for every model.
-fn estimate(neighbours: &[(usize, f32)], scores: &[f32], models: usize, means: &[f32], lambda: f32, w: Weighting) -> Vec<f32> {
+fn estimate(
+    neighbours: &[(usize, f32)],
+    scores: &[f32],
+    models: usize,
+    means: &[f32],
+    lambda: f32,
+    w: Weighting,
+) -> Vec<f32> {
     (0..models)
         .map(|m| {
             let (mut num, mut den) = (lambda * means[m], lambda);
@@ -271,7 +278,10 @@ impl Trainer for KnnTrainer {
         };
         let (lambda, loo_score) = match h.shrinkage {
             Shrinkage::Fixed(l) => (l, loo(l)),
-            Shrinkage::Auto(_) => LAMBDAS.iter().map(|&l| (l, loo(l))).fold((0.0, f64::MIN), |best, cur| if cur.1 > best.1 { cur } else { best }),
+            Shrinkage::Auto(_) => LAMBDAS
+                .iter()
+                .map(|&l| (l, loo(l)))
+                .fold((0.0, f64::MIN), |best, cur| if cur.1 > best.1 { cur } else { best }),
         };
         let n = rows.len();
         let model = SavedModel {
@@ -292,7 +302,10 @@ impl Trainer for KnnTrainer {
             metrics: vec![
                 ("training queries".into(), n.to_string()),
                 ("embedder".into(), p.embedder.id()),
-                ("shrinkage lambda".into(), format!("{lambda} ({})", if matches!(h.shrinkage, Shrinkage::Auto(_)) { "auto" } else { "fixed" })),
+                (
+                    "shrinkage lambda".into(),
+                    format!("{lambda} ({})", if matches!(h.shrinkage, Shrinkage::Auto(_)) { "auto" } else { "fixed" }),
+                ),
                 ("leave-one-out mean score".into(), format!("{loo_score:.4}")),
             ],
         })

@@ -19,8 +19,8 @@ use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use llmrouter_core::nn::{SparseBatch, err, param, sparse_matmul, values};
 use llmrouter_core::rng::SplitMix64;
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
-    model_file,
+    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
+    Trainer, model_file,
 };
 use serde::{Deserialize, Serialize};
 
@@ -221,7 +221,8 @@ impl Net {
 /// softplus(-d) = -log sigmoid(d), computed stably.
 fn pair_loss(d: &Tensor) -> Result<Tensor> {
     let neg = d.neg().map_err(err)?;
-    let soft = ((d.abs().map_err(err)?.neg().map_err(err)?.exp().map_err(err)? + 1.0).map_err(err)?.log()).map_err(err)?;
+    let soft =
+        ((d.abs().map_err(err)?.neg().map_err(err)?.exp().map_err(err)? + 1.0).map_err(err)?.log()).map_err(err)?;
     (neg.relu().map_err(err)? + soft).map_err(err)?.mean_all().map_err(err)
 }
 
@@ -288,8 +289,8 @@ impl Trainer for MfTrainer {
             classifier: param(&mut rng, &[h.latent_dim, 1], (1.0 / h.latent_dim as f64).sqrt(), &dev)?,
         };
         let vars = vec![net.vectors.clone(), net.projection.clone(), net.classifier.clone()];
-        let mut opt =
-            AdamW::new(vars, ParamsAdamW { lr: h.lr, weight_decay: h.weight_decay, ..Default::default() }).map_err(err)?;
+        let mut opt = AdamW::new(vars, ParamsAdamW { lr: h.lr, weight_decay: h.weight_decay, ..Default::default() })
+            .map_err(err)?;
         let mut best: Option<(f32, usize, SavedModel)> = None;
         let mut epochs_run = 0;
         progress.begin(h.epochs as u64, "training matrix factorisation");
@@ -299,8 +300,10 @@ impl Trainer for MfTrainer {
             let mut total = 0.0f64;
             for batch in pairs.chunks(h.batch_size) {
                 let refs: Vec<&[(u32, f32)]> = batch.iter().map(|(r, _, _)| x[*r as usize].as_slice()).collect();
-                let winners = Tensor::from_vec(batch.iter().map(|p| p.1).collect::<Vec<u32>>(), batch.len(), &dev).map_err(err)?;
-                let losers = Tensor::from_vec(batch.iter().map(|p| p.2).collect::<Vec<u32>>(), batch.len(), &dev).map_err(err)?;
+                let winners = Tensor::from_vec(batch.iter().map(|p| p.1).collect::<Vec<u32>>(), batch.len(), &dev)
+                    .map_err(err)?;
+                let losers = Tensor::from_vec(batch.iter().map(|p| p.2).collect::<Vec<u32>>(), batch.len(), &dev)
+                    .map_err(err)?;
                 let loss = pair_loss(&net.margins(&SparseBatch::new(&refs, &dev)?, &winners, &losers)?)?;
                 opt.backward_step(&loss).map_err(err)?;
                 total += f64::from(loss.to_scalar::<f32>().map_err(err)?) * batch.len() as f64;

@@ -22,8 +22,8 @@ use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use llmrouter_core::nn::{SparseBatch, err, param, sparse_matmul, values, zeros};
 use llmrouter_core::rng::SplitMix64;
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
-    model_file,
+    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
+    Trainer, model_file,
 };
 use serde::{Deserialize, Serialize};
 
@@ -237,9 +237,16 @@ struct Net {
 
 impl Net {
     fn logits(&self, x: &SparseBatch) -> Result<Tensor> {
-        let mut h = sparse_matmul(x, self.weights[0].as_tensor())?.broadcast_add(self.biases[0].as_tensor()).map_err(err)?;
+        let mut h =
+            sparse_matmul(x, self.weights[0].as_tensor())?.broadcast_add(self.biases[0].as_tensor()).map_err(err)?;
         for (w, b) in self.weights.iter().zip(&self.biases).skip(1) {
-            h = self.activation.tensor(&h)?.matmul(w.as_tensor()).map_err(err)?.broadcast_add(b.as_tensor()).map_err(err)?;
+            h = self
+                .activation
+                .tensor(&h)?
+                .matmul(w.as_tensor())
+                .map_err(err)?
+                .broadcast_add(b.as_tensor())
+                .map_err(err)?;
         }
         Ok(h)
     }
@@ -248,7 +255,8 @@ impl Net {
     fn loss(&self, x: &SparseBatch, y: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let z = self.logits(x)?;
         let per = (z.relu().map_err(err)? - (&z * y).map_err(err)?).map_err(err)?;
-        let soft = ((z.abs().map_err(err)?.neg().map_err(err)?.exp().map_err(err)? + 1.0).map_err(err)?.log()).map_err(err)?;
+        let soft =
+            ((z.abs().map_err(err)?.neg().map_err(err)?.exp().map_err(err)? + 1.0).map_err(err)?.log()).map_err(err)?;
         let per = ((per + soft).map_err(err)? * mask).map_err(err)?;
         let n = mask.sum_all().map_err(err)?.to_scalar::<f32>().map_err(err)?.max(1.0);
         (per.sum_all().map_err(err)? / f64::from(n)).map_err(err)
@@ -344,7 +352,8 @@ impl Trainer for MlpTrainer {
             };
             weights.push(param(&mut rng, &[pair[0], pair[1]], std, &dev)?);
             if k == last {
-                let logits: Vec<f32> = means.iter().map(|m| (m.clamp(0.01, 0.99) / (1.0 - m.clamp(0.01, 0.99))).ln()).collect();
+                let logits: Vec<f32> =
+                    means.iter().map(|m| (m.clamp(0.01, 0.99) / (1.0 - m.clamp(0.01, 0.99))).ln()).collect();
                 let init = Tensor::from_vec(logits, pair[1], &dev).map_err(err)?;
                 biases.push(Var::from_tensor(&init).map_err(err)?);
             } else {
@@ -385,7 +394,8 @@ impl Trainer for MlpTrainer {
             let score = if val_rows.is_empty() {
                 -val_loss
             } else {
-                let candidate = SavedModel { embedder: p.spec.clone(), activation: h.activation, layers: layers.clone() };
+                let candidate =
+                    SavedModel { embedder: p.spec.clone(), activation: h.activation, layers: layers.clone() };
                 routed_score(&candidate, &x, &p.set.scores, &val_rows)
             };
             if best.as_ref().is_none_or(|(s, _, _)| score > *s) {

@@ -14,8 +14,8 @@ use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
 use llmrouter_core::learn::{CostModel, Predictions, par_chunks, prepare};
 use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer,
-    model_file,
+    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
+    Trainer, model_file,
 };
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,9 @@ impl Router for SvmRouter {
         let path = meta.config.load_model_path(NAME)?;
         let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
         let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
-        if model.classifiers.len() != meta.candidates.len() || model.classifiers.iter().any(|c| c.svm.w.len() != embedder.dim()) {
+        if model.classifiers.len() != meta.candidates.len()
+            || model.classifiers.iter().any(|c| c.svm.w.len() != embedder.dim())
+        {
             return Err(Error::model(&path, "corrupted: classifier shapes do not match the candidates and embedder"));
         }
         Ok(SvmRouter {
@@ -129,7 +131,10 @@ impl Trainer for SvmTrainer {
         if hparams.kernel != "linear" {
             return Err(meta.config.key_error(
                 "hparam.kernel",
-                format!("kernel `{}` is not supported; use `linear` (on TF-IDF features it routes as well as RBF)", hparams.kernel),
+                format!(
+                    "kernel `{}` is not supported; use `linear` (on TF-IDF features it routes as well as RBF)",
+                    hparams.kernel
+                ),
             ));
         }
         if !(hparams.c > 0.0 && hparams.c.is_finite()) {
@@ -179,7 +184,14 @@ impl Trainer for SvmTrainer {
             metrics: vec![
                 ("training queries".into(), x.len().to_string()),
                 ("embedder".into(), p.embedder.id()),
-                ("calibration log loss".into(), format!("{:.4} per (query, model) on {} held-out queries", cal_loss / (cal_rows.len() * models).max(1) as f64, cal_rows.len())),
+                (
+                    "calibration log loss".into(),
+                    format!(
+                        "{:.4} per (query, model) on {} held-out queries",
+                        cal_loss / (cal_rows.len() * models).max(1) as f64,
+                        cal_rows.len()
+                    ),
+                ),
             ],
         })
     }

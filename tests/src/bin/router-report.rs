@@ -45,8 +45,13 @@ fn main() -> ExitCode {
             if let Some(mib) = peak_memory_mib() {
                 println!("peak memory          {mib:.0} MiB (whole process: data, training, routing)");
             }
-            let shares: Vec<String> =
-                run.summary.shares.iter().filter(|(_, v)| **v > 0.0).map(|(k, v)| format!("{k} {:.1}%", v * 100.0)).collect();
+            let shares: Vec<String> = run
+                .summary
+                .shares
+                .iter()
+                .filter(|(_, v)| **v > 0.0)
+                .map(|(k, v)| format!("{k} {:.1}%", v * 100.0))
+                .collect();
             println!("shares               {}", shares.join(", "));
             ExitCode::SUCCESS
         }
