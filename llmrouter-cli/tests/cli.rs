@@ -340,8 +340,14 @@ fn closed_stdout_is_not_a_crash() {
 #[test]
 fn eval_scores_trained_routers_against_the_reference_points() {
     let dir = temp_dir("eval");
-    let text = std::fs::read_to_string(root().join("routers/knnrouter/config.yaml")).expect("config");
-    let text = text.replace("saved_models/knnrouter/knnrouter.json", &dir.join("{router}.json").display().to_string());
+    // One config for both routers: no `hparam` (each takes its defaults), `{router}` in the model path.
+    let text = format!(
+        "data_path:\n  llm_data: data/example_data/llm_candidates/default_llm.json\n  \
+         routing_data_train: data/example_data/routing_data/default_routing_train_data.jsonl\n  \
+         routing_data_test: data/example_data/routing_data/default_routing_test_data.jsonl\n\
+         model_path:\n  save_model_path: {}\nembedding:\n  dim: 4096\n",
+        dir.join("{router}.json").display()
+    );
     let config = dir.join("config.yaml");
     std::fs::write(&config, text).expect("write");
     let config = config.to_str().expect("utf8");

@@ -338,6 +338,21 @@ pub fn prepare(meta: &MetaRouter, progress: &dyn crate::progress::Progress) -> R
 
 pub use crate::embed::to_sparse as sparse;
 
+/// Folds a sparse vector into `dim` buckets (index mod `dim`), keeping it sorted.
+pub fn fold(x: &[(u32, f32)], dim: usize) -> Vec<(u32, f32)> {
+    let mut out: Vec<(u32, f32)> = x.iter().map(|&(j, v)| (j % dim as u32, v)).collect();
+    out.sort_by_key(|e| e.0);
+    out.dedup_by(|b, a| {
+        if a.0 == b.0 {
+            a.1 += b.1;
+            true
+        } else {
+            false
+        }
+    });
+    out
+}
+
 /// Runs `f` on each chunk of `items` on all cores and concatenates the results in order.
 pub fn par_chunks<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

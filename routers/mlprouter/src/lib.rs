@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
-use llmrouter_core::learn::{CostModel, F32s, Predictions, par_chunks, prepare};
+use llmrouter_core::learn::{CostModel, F32s, Predictions, fold, par_chunks, prepare};
 use llmrouter_core::nn::candle_core::{Device as CDevice, Tensor, Var};
 use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use llmrouter_core::nn::{SparseBatch, err, param, sparse_matmul, values, zeros};
@@ -106,21 +106,6 @@ impl Default for Hparams {
             input_dim: 4096,
         }
     }
-}
-
-/// Folds a sparse vector into `dim` buckets (index mod `dim`), keeping it sorted.
-fn fold(x: &[(u32, f32)], dim: usize) -> Vec<(u32, f32)> {
-    let mut out: Vec<(u32, f32)> = x.iter().map(|&(j, v)| (j % dim as u32, v)).collect();
-    out.sort_by_key(|e| e.0);
-    out.dedup_by(|b, a| {
-        if a.0 == b.0 {
-            a.1 += b.1;
-            true
-        } else {
-            false
-        }
-    });
-    out
 }
 
 /// One dense layer, `inputs x outputs` weights, row-major.
