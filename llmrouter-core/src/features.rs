@@ -33,24 +33,37 @@ impl HashedFeaturizer {
         let lower = text.to_lowercase();
         let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
         let mut buckets: Vec<u32> = Vec::with_capacity(words.len() * 8);
-        let mut push = |kind: u8, parts: &[&str]| {
-            let mut h = fnv1a64(&[kind]);
+        // The seed of each n-gram kind, `fnv1a64(&[kind])`, computed once.
+        let seeds = [b'w', b'b', b'c' + 3, b'c' + 4].map(|k| fnv1a64(&[k]));
+        let dim = u64::from(self.dim);
+        let mut push = |seed: u64, parts: &[&str]| {
+            let mut h = seed;
             for p in parts {
                 h ^= fnv1a64(p.as_bytes());
                 h = h.wrapping_mul(0x0000_0100_0000_01B3).rotate_left(17);
             }
-            buckets.push((h % u64::from(self.dim)) as u32);
+            buckets.push((h % dim) as u32);
         };
+        // Character n-grams are hashed as UTF-8 slices of the padded word ` word `, with no
+        // allocation per gram: the same bytes as collecting the chars into a string.
+        let mut padded = String::new();
+        let mut bounds: Vec<usize> = Vec::new();
         for (i, w) in words.iter().enumerate() {
-            push(b'w', &[w]);
+            push(seeds[0], &[w]);
             if let Some(next) = words.get(i + 1) {
-                push(b'b', &[w, next]);
+                push(seeds[1], &[w, next]);
             }
-            let padded: Vec<char> = std::iter::once(' ').chain(w.chars()).chain(std::iter::once(' ')).collect();
-            for n in [3usize, 4] {
-                for gram in padded.windows(n) {
-                    let s: String = gram.iter().collect();
-                    push(b'c' + n as u8, &[&s]);
+            padded.clear();
+            padded.push(' ');
+            padded.push_str(w);
+            padded.push(' ');
+            bounds.clear();
+            bounds.extend(padded.char_indices().map(|(at, _)| at));
+            bounds.push(padded.len());
+            let chars = bounds.len() - 1;
+            for (n, seed) in [(3usize, seeds[2]), (4, seeds[3])] {
+                for start in 0..(chars + 1).saturating_sub(n) {
+                    push(seed, &[&padded[bounds[start]..bounds[start + n]]]);
                 }
             }
         }
@@ -93,5 +106,39 @@ mod tests {
         assert_eq!(a, f.sparse("what is the CAPITAL of france"));
         assert_ne!(a, f.sparse("Solve 2x + 3 = 7 for x."));
         assert!(f.sparse("  ?! ").is_empty());
+    }
+
+    #[test]
+    fn char_grams_hash_the_utf8_of_each_window() {
+        // Multi-byte characters: each 3- or 4-char window must hash as the string of its chars.
+        let f = HashedFeaturizer::new(1 << 20);
+        let text = "Größe über naïve café";
+        let got = f.counts(text);
+        let mut want: Vec<u32> = Vec::new();
+        let lower = text.to_lowercase();
+        let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let hash = |kind: u8, parts: &[&str]| {
+            let mut h = fnv1a64(&[kind]);
+            for p in parts {
+                h ^= fnv1a64(p.as_bytes());
+                h = h.wrapping_mul(0x0000_0100_0000_01B3).rotate_left(17);
+            }
+            (h % (1 << 20)) as u32
+        };
+        for (i, w) in words.iter().enumerate() {
+            want.push(hash(b'w', &[w]));
+            if let Some(next) = words.get(i + 1) {
+                want.push(hash(b'b', &[w, next]));
+            }
+            let padded: Vec<char> = format!(" {w} ").chars().collect();
+            for n in [3usize, 4] {
+                for gram in padded.windows(n) {
+                    want.push(hash(b'c' + n as u8, &[&gram.iter().collect::<String>()]));
+                }
+            }
+        }
+        want.sort_unstable();
+        want.dedup();
+        assert_eq!(got.iter().map(|(b, _)| *b).collect::<Vec<_>>(), want);
     }
 }
