@@ -140,6 +140,10 @@ pub enum Error {
     /// A device other than the CPU was asked for.
     #[error("device `{0}` is not supported by this build; use `--device cpu`")]
     UnsupportedDevice(String),
+
+    /// Inputs that do not fit together (evaluation data and predictions, a budget and a router).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl Error {

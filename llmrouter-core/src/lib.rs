@@ -16,7 +16,9 @@
 #[cfg(feature = "client")]
 pub mod client;
 pub mod config;
+pub mod calibrate;
 pub mod conformance;
+pub mod curve;
 pub mod data;
 pub mod embed;
 pub mod error;

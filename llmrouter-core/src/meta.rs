@@ -14,6 +14,43 @@ pub struct MetaRouter {
     /// The candidate models from `data_path.llm_data`.
     pub candidates: Candidates,
     router: String,
+    holdout: Option<Holdout>,
+    cost_weight_pinned: bool,
+}
+
+/// A validation share carved from the training split: training sees the rest
+/// ([`MetaRouter::load_routing_train`]), calibration the share
+/// ([`MetaRouter::load_routing_validation`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Holdout {
+    /// Share of the training rows held out, in (0, 1).
+    pub share: f64,
+    /// Seed of the row permutation.
+    pub seed: u64,
+}
+
+impl Holdout {
+    /// Which of `n` rows are held out: the first `round(share * n)` of a seeded permutation.
+    pub fn mask(&self, n: usize) -> Vec<bool> {
+        let mut idx: Vec<usize> = (0..n).collect();
+        crate::rng::SplitMix64::new(self.seed).shuffle(&mut idx);
+        let held = ((n as f64) * self.share).round() as usize;
+        let mut mask = vec![false; n];
+        for &i in &idx[..held.min(n)] {
+            mask[i] = true;
+        }
+        mask
+    }
+}
+
+fn keep(mut table: RoutingTable, holdout: &Holdout, held_out: bool) -> RoutingTable {
+    let mask = holdout.mask(table.rows.len());
+    let mut i = 0;
+    table.rows.retain(|_| {
+        i += 1;
+        mask[i - 1] == held_out
+    });
+    table
 }
 
 impl MetaRouter {
@@ -26,7 +63,7 @@ impl MetaRouter {
     pub fn from_config(config: Config, router: &str) -> Result<MetaRouter> {
         let llm = config.data_file(DataKey::LlmData, "every router needs the candidate models")?;
         let candidates = Candidates::load(&llm)?;
-        Ok(MetaRouter { config, candidates, router: router.to_owned() })
+        Ok(MetaRouter { config, candidates, router: router.to_owned(), holdout: None, cost_weight_pinned: false })
     }
 
     /// The name of the router this is for.
@@ -34,9 +71,43 @@ impl MetaRouter {
         &self.router
     }
 
-    /// Loads `data_path.routing_data_train`, checking that it names only candidate models.
+    /// Holds out a validation share of the training split from every trainer built from this.
+    pub fn with_holdout(mut self, holdout: Holdout) -> Self {
+        self.holdout = Some(holdout);
+        self
+    }
+
+    /// The held-out validation share, if any.
+    pub fn holdout(&self) -> Option<Holdout> {
+        self.holdout
+    }
+
+    /// Sets `metric.weights.cost` and keeps it: a calibration stored in the model file does not
+    /// override it.
+    pub fn pin_cost_weight(&mut self, cost_weight: f64) {
+        self.config.metric.cost = cost_weight;
+        self.cost_weight_pinned = true;
+    }
+
+    /// Whether [`MetaRouter::pin_cost_weight`] was called.
+    pub fn cost_weight_pinned(&self) -> bool {
+        self.cost_weight_pinned
+    }
+
+    /// Loads `data_path.routing_data_train`, checking that it names only candidate models; without
+    /// the held-out share when there is one ([`MetaRouter::with_holdout`]).
     pub fn load_routing_train(&self) -> Result<RoutingTable> {
-        self.load_routing(DataKey::RoutingDataTrain)
+        let table = self.load_routing(DataKey::RoutingDataTrain)?;
+        Ok(match self.holdout {
+            Some(h) => keep(table, &h, false),
+            None => table,
+        })
+    }
+
+    /// The held-out share of `data_path.routing_data_train` (needs [`MetaRouter::with_holdout`]).
+    pub fn load_routing_validation(&self) -> Result<RoutingTable> {
+        let h = self.holdout.ok_or_else(|| self.error("no validation share was held out of the training data"))?;
+        Ok(keep(self.load_routing(DataKey::RoutingDataTrain)?, &h, true))
     }
 
     /// Loads `data_path.routing_data_test`, checking that it names only candidate models.
@@ -84,5 +155,19 @@ impl MetaRouter {
     /// An error from this router.
     pub fn error(&self, message: impl std::fmt::Display) -> Error {
         Error::router(&self.router, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holdout_mask_is_seeded_and_sized() {
+        let h = Holdout { share: 0.2, seed: 7 };
+        let mask = h.mask(101);
+        assert_eq!(mask.iter().filter(|&&m| m).count(), 20);
+        assert_eq!(mask, h.mask(101));
+        assert_ne!(mask, Holdout { share: 0.2, seed: 8 }.mask(101));
     }
 }

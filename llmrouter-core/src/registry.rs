@@ -86,7 +86,9 @@ macro_rules! __trainer_fn {
 }
 
 /// The [`BuildFn`] of router type `R`.
-pub fn build_router<R: Router + 'static>(meta: MetaRouter) -> Result<Box<dyn Router>> {
+/// A calibration stored in the model file ([`crate::calibrate`]) sets the cost weight first.
+pub fn build_router<R: Router + 'static>(mut meta: MetaRouter) -> Result<Box<dyn Router>> {
+    crate::calibrate::apply(&mut meta)?;
     Ok(Box::new(R::from_meta(meta)?))
 }
 

@@ -1,0 +1,284 @@
+//! Budget calibration: the cost weight that maximises score within a budget.
+//!
+//! A router that predicts per-model scores decides by `w_perf * score - w_cost * normalised cost`;
+//! `w_cost` sets how much it spends, but not in a unit anyone budgets in. [`choose`] finds, on
+//! labelled validation data, the `w_cost` with the highest mean score whose picks stay within a
+//! [`Budget`]: a mean cost per query, or a largest share of queries sent to one model (RouteLLM's
+//! "strong model percentage"). The result is stored in the model file ([`write`]) and applied
+//! whenever the router is built from it ([`apply`]), so `infer`, `serve` and `eval` honour it; an
+//! explicit cost weight (`eval --cost-weight`) still wins, and retraining drops it.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::MetricWeights;
+use crate::curve::{cost_weight_grid, measure, picks};
+use crate::error::{Error, Result};
+use crate::learn::{Predictions, TrainingSet};
+use crate::meta::MetaRouter;
+
+/// What a calibrated router may spend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Budget {
+    /// Mean cost per query, USD.
+    MaxCostPerQuery {
+        /// The budget.
+        usd: f64,
+    },
+    /// Share of queries (0 to 1) sent to one model.
+    MaxShare {
+        /// The model.
+        model: String,
+        /// The largest share.
+        share: f64,
+    },
+}
+
+impl Budget {
+    /// The constrained quantity of `chosen` (indices of `set.models`).
+    fn value(&self, set: &TrainingSet, chosen: &[usize]) -> Result<f64> {
+        match self {
+            Budget::MaxCostPerQuery { .. } => Ok(measure(set, chosen).1),
+            Budget::MaxShare { model, .. } => {
+                let m = set.model_index(model).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "--max-share names `{model}`, which is not a model of the routing data ({})",
+                        set.models.join(", ")
+                    ))
+                })?;
+                Ok(chosen.iter().filter(|&&c| c == m).count() as f64 / chosen.len().max(1) as f64)
+            }
+        }
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> f64 {
+        match self {
+            Budget::MaxCostPerQuery { usd } => *usd,
+            Budget::MaxShare { share, .. } => *share,
+        }
+    }
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Budget::MaxCostPerQuery { usd } => write!(f, "mean cost <= {usd:.4e} USD per query"),
+            Budget::MaxShare { model, share } => write!(f, "share of queries sent to {model} <= {:.1}%", share * 100.0),
+        }
+    }
+}
+
+/// The outcome of a calibration, stored in the model file under `calibration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The chosen `metric.weights.cost`.
+    pub cost_weight: f64,
+    /// The `metric.weights.performance` it was chosen with.
+    pub performance_weight: f64,
+    /// The budget.
+    pub budget: Budget,
+    /// Validation queries it was chosen on.
+    pub validation_queries: usize,
+    /// Mean score of the picks on them.
+    pub validation_mean_score: f64,
+    /// Mean cost per query (USD) of the picks on them.
+    pub validation_mean_cost: f64,
+    /// The budgeted quantity on them (mean cost, or the model's share).
+    pub validation_value: f64,
+}
+
+/// One evaluated cost weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    /// The cost weight.
+    pub cost_weight: f64,
+    /// Mean measured score.
+    pub mean_score: f64,
+    /// Mean measured cost per query.
+    pub mean_cost: f64,
+    /// The budgeted quantity.
+    pub value: f64,
+}
+
+/// What the picks under `cost_weight` score, cost and spend of the budget.
+pub fn outcome(
+    pred: &Predictions,
+    set: &TrainingSet,
+    weights: MetricWeights,
+    budget: &Budget,
+    cost_weight: f64,
+) -> Result<Outcome> {
+    let chosen = picks(pred, set, MetricWeights { cost: cost_weight, ..weights })?;
+    let (mean_score, mean_cost) = measure(set, &chosen);
+    Ok(Outcome { cost_weight, mean_score, mean_cost, value: budget.value(set, &chosen)? })
+}
+
+/// The cost weight with the best mean score on `set` among those within `budget`: the grid of
+/// [`cost_weight_grid`], then a bisection between the last weight over budget and the first
+/// within it (spending as close to the budget as the data allows). An error when even the
+/// largest weight is over budget.
+pub fn choose(pred: &Predictions, set: &TrainingSet, weights: MetricWeights, budget: &Budget) -> Result<Outcome> {
+    let limit = budget.limit();
+    let grid = cost_weight_grid();
+    let outcomes = grid.iter().map(|&w| outcome(pred, set, weights, budget, w)).collect::<Result<Vec<_>>>()?;
+    let within = |o: &Outcome| o.value <= limit;
+    let better =
+        |a: &Outcome, b: &Outcome| a.mean_score > b.mean_score || (a.mean_score == b.mean_score && a.value < b.value);
+    let mut best: Option<(usize, Outcome)> = None;
+    for (k, o) in outcomes.iter().enumerate() {
+        if within(o) && best.as_ref().is_none_or(|(_, b)| better(o, b)) {
+            best = Some((k, *o));
+        }
+    }
+    let Some((k, mut chosen)) = best else {
+        let cheapest = outcomes.iter().map(|o| o.value).fold(f64::INFINITY, f64::min);
+        return Err(Error::Invalid(format!(
+            "no cost weight meets the budget ({budget}): at its most frugal the router reaches {cheapest:.4e} \
+             on the {} validation queries; raise the budget to at least that",
+            set.len()
+        )));
+    };
+    if k > 0 && !within(&outcomes[k - 1]) {
+        let (mut lo, mut hi) = (grid[k - 1], grid[k]);
+        for _ in 0..40 {
+            let mid = if lo > 0.0 { (lo * hi).sqrt() } else { hi / 2.0 };
+            let o = outcome(pred, set, weights, budget, mid)?;
+            if within(&o) {
+                hi = mid;
+                if better(&o, &chosen) {
+                    chosen = o;
+                }
+            } else {
+                lo = mid;
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+/// Stores `calibration` in the model file at `path` (atomically; the model is unchanged).
+pub fn write(path: &Path, calibration: &Calibration) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read model file", path, e))?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| Error::model(path, format!("not a readable model file: {e}")))?;
+    let object = value.as_object_mut().ok_or_else(|| Error::model(path, "not an llmrouter model file"))?;
+    object.insert(
+        "calibration".to_owned(),
+        serde_json::to_value(calibration).map_err(|e| Error::model(path, e.to_string()))?,
+    );
+    let out = serde_json::to_vec(&value).map_err(|e| Error::model(path, format!("cannot serialise: {e}")))?;
+    crate::model_file::write_atomic(path, &out)
+}
+
+/// The calibration stored in the model file at `path`, if any.
+pub fn read(path: &Path) -> Result<Option<Calibration>> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        calibration: Option<Calibration>,
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read model file", path, e))?;
+    let envelope: Envelope = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::model(path, format!("malformed `calibration` (or not a model file): {e}")))?;
+    Ok(envelope.calibration)
+}
+
+/// Applies the calibration stored in the model `meta`'s router loads, unless the cost weight was
+/// pinned ([`MetaRouter::pin_cost_weight`]). Returns the calibration applied. A model file that
+/// cannot be read is left for the router to report.
+pub fn apply(meta: &mut MetaRouter) -> Result<Option<Calibration>> {
+    if meta.cost_weight_pinned() {
+        return Ok(None);
+    }
+    let Ok(path) = meta.config.load_model_path(meta.router_name()) else { return Ok(None) };
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let Some(c) = read(&path)? else { return Ok(None) };
+    meta.config.metric.cost = c.cost_weight;
+    meta.config.metric.performance = c.performance_weight;
+    Ok(Some(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four models costing 1, 2, 4, 8 per query; predictions equal to the measured scores.
+    fn data() -> (Predictions, TrainingSet) {
+        let n = 40;
+        let scores: Vec<Vec<f32>> = (0..n)
+            .map(|i| {
+                let hard = (i % 10) as f32 / 10.0;
+                vec![(0.9 - hard).max(0.0), (1.0 - hard * 0.8).max(0.0), 1.0 - hard * 0.5, 1.0 - hard * 0.3]
+            })
+            .collect();
+        let costs = vec![vec![1.0, 2.0, 4.0, 8.0]; n];
+        let models: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let set = TrainingSet {
+            models: models.clone(),
+            queries: (0..n).map(|i| format!("q{i}")).collect(),
+            tasks: vec![None; n],
+            scores: scores.clone(),
+            costs: costs.clone(),
+        };
+        (Predictions { models, scores, costs }, set)
+    }
+
+    #[test]
+    fn chosen_weight_spends_within_the_budget_and_close_to_it() {
+        let (pred, set) = data();
+        for usd in [1.5, 3.0, 5.0] {
+            let budget = Budget::MaxCostPerQuery { usd };
+            let o = choose(&pred, &set, MetricWeights::default(), &budget).expect("feasible");
+            assert!(o.mean_cost <= usd, "{usd}: {o:?}");
+            // Every cheaper weight's picks are more expensive than the budget or score no better.
+            let loosest = outcome(&pred, &set, MetricWeights::default(), &budget, 0.0).expect("w=0");
+            assert!(loosest.mean_cost > usd, "the budget binds in this test");
+            assert!(o.mean_cost > usd * 0.75, "{usd}: spends {} of it", o.mean_cost);
+        }
+    }
+
+    #[test]
+    fn share_budget_limits_the_named_model() {
+        let (pred, set) = data();
+        let budget = Budget::MaxShare { model: "d".into(), share: 0.2 };
+        let o = choose(&pred, &set, MetricWeights::default(), &budget).expect("feasible");
+        assert!(o.value <= 0.2 && o.value > 0.0, "{o:?}");
+        let err = choose(&pred, &set, MetricWeights::default(), &Budget::MaxShare { model: "zz".into(), share: 0.2 })
+            .expect_err("unknown model");
+        assert!(err.to_string().contains("`zz`"), "{err}");
+    }
+
+    #[test]
+    fn a_budget_below_the_cheapest_model_is_refused() {
+        let (pred, set) = data();
+        let err = choose(&pred, &set, MetricWeights::default(), &Budget::MaxCostPerQuery { usd: 0.5 })
+            .expect_err("infeasible");
+        assert!(err.to_string().contains("reaches 1.0000e0"), "{err}");
+    }
+
+    #[test]
+    fn calibration_round_trips_through_the_model_file() {
+        let dir = std::env::temp_dir().join(format!("llmrouter-calibrate-{}", std::process::id()));
+        let path = dir.join("m.json");
+        crate::model_file::save(&path, "r", &["a", "b"], &vec![1.0f32]).expect("save");
+        assert_eq!(read(&path).expect("read"), None);
+        let c = Calibration {
+            cost_weight: 0.25,
+            performance_weight: 1.0,
+            budget: Budget::MaxCostPerQuery { usd: 2e-5 },
+            validation_queries: 10,
+            validation_mean_score: 0.5,
+            validation_mean_cost: 1.9e-5,
+            validation_value: 1.9e-5,
+        };
+        write(&path, &c).expect("write");
+        assert_eq!(read(&path).expect("read"), Some(c));
+        let model: Vec<f32> = crate::model_file::load(&path, "r", &["a", "b"]).expect("model still loads");
+        assert_eq!(model, vec![1.0]);
+    }
+}
