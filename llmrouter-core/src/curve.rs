@@ -259,21 +259,7 @@ mod tests {
     use crate::eval::{baselines, one_hot, summarize};
 
     /// Three models with costs 1, 2, 4 per query; mean scores a 0.4, b 0.4, c 0.8.
-    fn tiny() -> TrainingSet {
-        TrainingSet {
-            models: vec!["a".into(), "b".into(), "c".into()],
-            queries: (0..5).map(|i| format!("q{i}")).collect(),
-            tasks: vec![None; 5],
-            scores: vec![
-                vec![1.0, 1.0, 1.0],
-                vec![0.0, 1.0, 1.0],
-                vec![0.0, 0.0, 1.0],
-                vec![0.0, 0.0, 0.0],
-                vec![1.0, 0.0, 1.0],
-            ],
-            costs: vec![vec![1.0, 2.0, 4.0]; 5],
-        }
-    }
+    use crate::eval::tests::tiny;
 
     fn close(a: f64, b: f64) {
         assert!((a - b).abs() < 1e-9, "{a} != {b}");

@@ -172,11 +172,11 @@ pub fn route_set(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Three models, five queries; costs 1, 2, 4 per query.
-    fn tiny() -> TrainingSet {
+    pub(crate) fn tiny() -> TrainingSet {
         TrainingSet {
             models: vec!["a".into(), "b".into(), "c".into()],
             queries: (0..5).map(|i| format!("q{i}")).collect(),
