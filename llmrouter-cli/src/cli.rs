@@ -35,8 +35,10 @@ pub enum Command {
     Infer(InferArgs),
     /// Train a router on its config's routing data and save the model.
     Train(TrainArgs),
-    /// Score trained routers on a test split against best single, cheapest, random and oracle.
+    /// Score trained routers on a test split: figures, cost-quality curves, AIQ/APGR/CPT, a plot.
     Eval(EvalArgs),
+    /// Choose the cost weight that keeps a router within a budget, and store it in its model.
+    Calibrate(CalibrateArgs),
 }
 
 /// Options of `eval`.
@@ -44,7 +46,17 @@ pub enum Command {
 #[command(after_help = "Figures (per router and reference point): mean score of the picked models, routing \
     accuracy (share of queries whose pick scored the best score), mean cost per query (USD), utility = \
     performance weight * score - cost weight * mean normalised cost (cost / the most expensive model's cost \
-    on the same query), and the share of queries sent to each model. --output adds per-task figures.")]
+    on the same query), the share of queries sent to each model, and mean score per task.\n\n\
+    Curves: a router that predicts every model's score is re-decided at 98 cost weights (0, then 1e-3 to 1e3) \
+    to trace its (mean cost, mean score) points; others contribute their one point. From the upper convex hull \
+    of those points (plus the cheapest model's point):\n  \
+    AIQ      mean of the hull over the single models' cost range (cheapest .. most expensive model)\n  \
+    APGR     mean share of the cheapest-to-best-model score gap recovered, from the cheapest to the best \
+    model's cost (random mixing of the two gives 0.5)\n  \
+    CPT(x%)  least mean cost per query (USD) recovering x% of that gap\n\
+    README.md gives the formulas. --output DIR writes DIR/report.json (every figure and curve point) and \
+    DIR/cost_quality.svg.\n\n\
+    Example:\n  llmrouter eval --router knnrouter,svmrouter --config configs/llmrouter_dc.yaml --output eval/dc")]
 pub struct EvalArgs {
     /// Routers to evaluate, comma-separated (each must be trained, or pass --train).
     #[arg(long, short)]
@@ -69,6 +81,46 @@ pub struct EvalArgs {
     /// Train each router first (on `data_path.routing_data_train`).
     #[arg(long)]
     pub train: bool,
+}
+
+/// Options of `calibrate`.
+#[derive(Debug, Args)]
+#[command(after_help = "How: the router is retrained on the training split minus a seeded validation share \
+    (--validation-share), its per-model predictions on the validation queries are re-decided at 98 cost \
+    weights and refined by bisection, and the weight with the best validation score within the budget is \
+    stored in the model file (`calibration`). `infer`, `serve` and `eval` then use it instead of \
+    metric.weights.cost (`eval --cost-weight` still overrides it); `train` writes a new model without it. \
+    The test split, when the config has one, is routed with the result and reported next to the budget.\n\n\
+    Works with routers that predict every model's score (knnrouter, svmrouter, mlprouter, mfrouter, \
+    elorouter, hybrid_llm).\n\n\
+    Examples:\n  \
+    llmrouter calibrate --router knnrouter --config configs/llmrouter_dc.yaml --max-cost-per-query 3e-5\n  \
+    llmrouter calibrate --router svmrouter --config configs/routellm_mmlu.yaml --max-share gpt-4-1106-preview=0.3")]
+#[command(group(clap::ArgGroup::new("budget").required(true).args(["max_cost_per_query", "max_share"])))]
+pub struct CalibrateArgs {
+    /// The router to calibrate (it is retrained without the validation share).
+    #[arg(long, short)]
+    pub router: String,
+
+    /// The router's YAML config.
+    #[arg(long, short)]
+    pub config: PathBuf,
+
+    /// Budget: mean cost per query in USD.
+    #[arg(long, value_name = "USD")]
+    pub max_cost_per_query: Option<f64>,
+
+    /// Budget: largest share of queries (0..1) sent to MODEL, e.g. `gpt-4-1106-preview=0.2`.
+    #[arg(long, value_name = "MODEL=SHARE")]
+    pub max_share: Option<String>,
+
+    /// Share of the training split held out to calibrate on.
+    #[arg(long, default_value_t = 0.2, value_name = "SHARE")]
+    pub validation_share: f64,
+
+    /// Seed of the validation split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 /// Output format of `list-routers`.

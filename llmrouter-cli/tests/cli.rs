@@ -337,10 +337,9 @@ fn closed_stdout_is_not_a_crash() {
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
 
-#[test]
-fn eval_scores_trained_routers_against_the_reference_points() {
-    let dir = temp_dir("eval");
-    // One config for both routers: no `hparam` (each takes its defaults), `{router}` in the model path.
+/// One config for any router on the example data: no `hparam` (each router takes its defaults),
+/// `{router}` in the model path, models written into `dir`.
+fn shared_example_config(dir: &Path) -> PathBuf {
     let text = format!(
         "data_path:\n  llm_data: data/example_data/llm_candidates/default_llm.json\n  \
          routing_data_train: data/example_data/routing_data/default_routing_train_data.jsonl\n  \
@@ -350,6 +349,13 @@ fn eval_scores_trained_routers_against_the_reference_points() {
     );
     let config = dir.join("config.yaml");
     std::fs::write(&config, text).expect("write");
+    config
+}
+
+#[test]
+fn eval_scores_trained_routers_against_the_reference_points() {
+    let dir = temp_dir("eval");
+    let config = shared_example_config(&dir);
     let config = config.to_str().expect("utf8");
     let o = llmrouter(&[
         "eval",
@@ -386,5 +392,76 @@ fn eval_scores_trained_routers_against_the_reference_points() {
         assert!((0.0..=oracle).contains(&score), "a router never beats the oracle: {score} vs {oracle}");
         let shares: f64 = r["shares"].as_object().expect("shares").values().map(|v| v.as_f64().expect("share")).sum();
         assert!((shares - 1.0).abs() < 1e-9, "shares sum to 1");
+        // Both predict per-model scores: a full sweep, and the curve figures.
+        assert_eq!(r["curve"].as_array().expect("curve").len(), 98, "{}", r["name"]);
+        assert_eq!(r["swept"], true);
+        let aiq = r["aiq"].as_f64().expect("aiq");
+        assert!((0.0..=oracle).contains(&aiq), "AIQ {aiq}");
+        assert!(r["apgr"].as_f64().is_some() && r["cpt50"].is_number() || r["cpt50"].is_null());
     }
+    // The sweep's cheapest point costs no more than its costliest one and scores no more.
+    let curve = routers[0]["curve"].as_array().expect("curve");
+    let (first, last) = (&curve[0], &curve[curve.len() - 1]);
+    assert!(last["mean_cost"].as_f64() <= first["mean_cost"].as_f64());
+    let svg = std::fs::read_to_string(dir.join("cost_quality.svg")).expect("plot written");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("knnrouter") && svg.contains("elorouter") && svg.contains("oracle")
+    );
+    for column in ["AIQ", "APGR", "CPT(50%)", "CPT(80%)", "mean score per task", "plot: "] {
+        assert!(out.contains(column), "{column} in\n{out}");
+    }
+}
+
+#[test]
+fn calibrate_stores_a_cost_weight_that_infer_and_eval_use() {
+    let dir = temp_dir("calibrate");
+    let config = shared_example_config(&dir);
+    let config = config.to_str().expect("utf8");
+    let calibrate = |budget: &[&str]| {
+        let mut args = vec!["--quiet", "calibrate", "--router", "svmrouter", "--config", config];
+        args.extend_from_slice(budget);
+        llmrouter(&args)
+    };
+    // Usage errors: no budget, two budgets, a model that is not a candidate, a budget below any spend.
+    for (args, needle) in [
+        (&[][..], "--max-cost-per-query"),
+        (&["--max-cost-per-query", "1e-4", "--max-share", "gemma-2-9b-it=0.5"][..], "cannot be used with"),
+    ] {
+        let o = calibrate(args);
+        assert_eq!(o.status.code(), Some(2), "a usage error: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{needle} in {}", stderr(&o));
+    }
+    fails_with(&calibrate(&["--max-share", "no-such-model=0.5"]), &["`no-such-model`"]);
+    fails_with(&calibrate(&["--max-share", "gemma-2-9b-it"]), &["MODEL=SHARE"]);
+    fails_with(&calibrate(&["--max-cost-per-query", "1e-12"]), &["raise the budget"]);
+
+    let o = calibrate(&["--max-share", "llama-3.1-nemotron-51b-instruct=0.1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("calibrated svmrouter: cost weight") && out.contains("test"), "{out}");
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("svmrouter.json")).expect("model")).expect("json");
+    let c = &model["calibration"];
+    let weight = c["cost_weight"].as_f64().expect("stored weight");
+    assert!(weight > 0.0, "a 10% cap on the priciest model binds on this data: {c}");
+    assert!(c["validation_value"].as_f64().expect("share") <= 0.1);
+    assert_eq!(c["budget"]["kind"], "max_share");
+
+    // `infer` decides with the stored weight; `eval` reports where its weight came from, and
+    // `--cost-weight` overrides it.
+    let o =
+        llmrouter(&["infer", "--router", "svmrouter", "--config", config, "--query", "Hello world", "--route-only"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let decision: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("decision json");
+    assert_eq!(decision["cost_weight"].as_f64(), Some(weight));
+    let o = llmrouter(&["eval", "--router", "svmrouter", "--config", config]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("(calibration in the model file)"), "{}", stdout(&o));
+    let o = llmrouter(&["eval", "--router", "svmrouter", "--config", config, "--cost-weight", "0"]);
+    assert!(stdout(&o).contains("cost weight 0 (--cost-weight)"), "{}", stdout(&o));
+    // Retraining writes a model without the calibration.
+    let o = llmrouter(&["train", "--router", "svmrouter", "--config", config]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = std::fs::read_to_string(dir.join("svmrouter.json")).expect("model");
+    assert!(!model.contains("\"calibration\""));
 }

@@ -116,47 +116,43 @@ pub fn outcome(
     Ok(Outcome { cost_weight, mean_score, mean_cost, value: budget.value(set, &chosen)? })
 }
 
-/// The cost weight with the best mean score on `set` among those within `budget`: the grid of
-/// [`cost_weight_grid`], then a bisection between the last weight over budget and the first
-/// within it (spending as close to the budget as the data allows). An error when even the
-/// largest weight is over budget.
+/// The least cost weight whose picks on `set` stay within `budget`: the first of
+/// [`cost_weight_grid`] within it, refined by bisection between it and the weight before it
+/// (spending as close to the budget as the data allows). By the router's own predictions more spend
+/// buys more score (each weight maximises `w_perf * predicted score - w_cost * cost`), so this is
+/// the weight that maximises predicted score within the budget; picking by the measured validation
+/// score instead would chase noise between neighbouring weights. An error when even the largest
+/// weight is over budget.
 pub fn choose(pred: &Predictions, set: &TrainingSet, weights: MetricWeights, budget: &Budget) -> Result<Outcome> {
     let limit = budget.limit();
     let grid = cost_weight_grid();
-    let outcomes = grid.iter().map(|&w| outcome(pred, set, weights, budget, w)).collect::<Result<Vec<_>>>()?;
-    let within = |o: &Outcome| o.value <= limit;
-    let better =
-        |a: &Outcome, b: &Outcome| a.mean_score > b.mean_score || (a.mean_score == b.mean_score && a.value < b.value);
-    let mut best: Option<(usize, Outcome)> = None;
-    for (k, o) in outcomes.iter().enumerate() {
-        if within(o) && best.as_ref().is_none_or(|(_, b)| better(o, b)) {
-            best = Some((k, *o));
+    let mut previous: Option<f64> = None;
+    let mut most_frugal = f64::INFINITY;
+    for &w in &grid {
+        let o = outcome(pred, set, weights, budget, w)?;
+        if o.value > limit {
+            previous = Some(w);
+            most_frugal = most_frugal.min(o.value);
+            continue;
         }
-    }
-    let Some((k, mut chosen)) = best else {
-        let cheapest = outcomes.iter().map(|o| o.value).fold(f64::INFINITY, f64::min);
-        return Err(Error::Invalid(format!(
-            "no cost weight meets the budget ({budget}): at its most frugal the router reaches {cheapest:.4e} \
-             on the {} validation queries; raise the budget to at least that",
-            set.len()
-        )));
-    };
-    if k > 0 && !within(&outcomes[k - 1]) {
-        let (mut lo, mut hi) = (grid[k - 1], grid[k]);
+        let Some(mut lo) = previous else { return Ok(o) };
+        let (mut hi, mut chosen) = (w, o);
         for _ in 0..40 {
             let mid = if lo > 0.0 { (lo * hi).sqrt() } else { hi / 2.0 };
             let o = outcome(pred, set, weights, budget, mid)?;
-            if within(&o) {
-                hi = mid;
-                if better(&o, &chosen) {
-                    chosen = o;
-                }
+            if o.value <= limit {
+                (hi, chosen) = (mid, o);
             } else {
                 lo = mid;
             }
         }
+        return Ok(chosen);
     }
-    Ok(chosen)
+    Err(Error::Invalid(format!(
+        "no cost weight meets the budget ({budget}): at its most frugal the router reaches {most_frugal:.4e} \
+         on the {} validation queries; raise the budget to at least that",
+        set.len()
+    )))
 }
 
 /// Stores `calibration` in the model file at `path` (atomically; the model is unchanged).

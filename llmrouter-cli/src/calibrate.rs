@@ -1,0 +1,131 @@
+//! `llmrouter calibrate`: retrain a router without a validation share of its training data, pick
+//! on that share the cost weight with the best score within a budget (`llmrouter_core::calibrate`),
+//! store it in the model file, and report the outcome on the test split next to the budget.
+
+use anyhow::{Context, Result, bail};
+use llmrouter_core::calibrate::{self, Budget, Calibration, Outcome};
+use llmrouter_core::learn::TrainingSet;
+use llmrouter_core::meta::Holdout;
+use llmrouter_core::{Device, Error, MetaRouter};
+
+use crate::cli::CalibrateArgs;
+use crate::eval::predict_all;
+use crate::output;
+use crate::progress::Bar;
+
+pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
+    let budget = budget(args)?;
+    anyhow::ensure!(
+        args.validation_share > 0.0 && args.validation_share < 1.0,
+        "--validation-share must lie strictly between 0 and 1, not {}",
+        args.validation_share
+    );
+    let reg = crate::plugins::find(&args.router)?;
+    let Some(build_trainer) = reg.train else {
+        return Err(Error::NotTrainable { router: reg.name.to_owned() }.into());
+    };
+    let holdout = Holdout { share: args.validation_share, seed: args.seed };
+    let meta = MetaRouter::from_yaml(&args.config, reg.name)?.with_holdout(holdout);
+    crate::infer::warn_ignored(&meta, quiet);
+    if let Budget::MaxShare { model, .. } = &budget {
+        if meta.candidates.index_of(model).is_none() {
+            bail!(
+                "--max-share names `{model}`, which is not a candidate model of {} (candidates: {})",
+                meta.candidates.source().display(),
+                meta.candidates.names().join(", ")
+            );
+        }
+    }
+    let weights = meta.config.metric;
+
+    output::info(
+        quiet,
+        &format!("training {} without the validation share ({:.0}%)", reg.name, args.validation_share * 100.0),
+    );
+    let report = build_trainer(meta.clone(), Device::Cpu)?.train(&Bar::new(quiet))?;
+    let model_path = report.model_path;
+    // Route with exactly the model just written, whatever `load_model_path` says.
+    let mut meta = meta;
+    meta.config = meta.config.clone().with_model_path(&model_path);
+    meta.pin_cost_weight(weights.cost);
+    let router = (reg.build)(meta.clone()).with_context(|| format!("building router `{}`", reg.name))?;
+
+    let validation = TrainingSet::from_table(&meta, &meta.load_routing_validation()?)?;
+    anyhow::ensure!(!validation.is_empty(), "the validation share of the training data is empty");
+    let Some(pred) = predict_all(router.as_ref(), &validation, &Bar::new(quiet))? else {
+        bail!(
+            "router `{}` does not predict per-model scores, so no cost weight steers it; calibrate works with \
+             knnrouter, svmrouter, mlprouter, mfrouter, elorouter and hybrid_llm",
+            reg.name
+        );
+    };
+    let chosen = calibrate::choose(&pred, &validation, weights, &budget)?;
+    let calibration = Calibration {
+        cost_weight: chosen.cost_weight,
+        performance_weight: weights.performance,
+        budget: budget.clone(),
+        validation_queries: validation.len(),
+        validation_mean_score: chosen.mean_score,
+        validation_mean_cost: chosen.mean_cost,
+        validation_value: chosen.value,
+    };
+    calibrate::write(&model_path, &calibration)?;
+
+    let mut text = format!(
+        "calibrated {}: cost weight {:.6} for {budget}\nstored in {} (`infer`, `serve` and `eval` use it; `train` drops it)\n",
+        reg.name,
+        chosen.cost_weight,
+        model_path.display()
+    );
+    let unit = match budget {
+        Budget::MaxCostPerQuery { .. } => "USD/query",
+        Budget::MaxShare { .. } => "share",
+    };
+    text.push_str(&format!(
+        "{:<12} {:>8} {:>10} {:>12} {:>12} {:>12} {:>9}\n",
+        "split", "queries", "mean score", "mean cost", "budgeted", "budget", "vs budget"
+    ));
+    text.push_str(&row("validation", validation.len(), &chosen, budget.limit()));
+    if meta.config.data_path_value(llmrouter_core::config::DataKey::RoutingDataTest).is_some() {
+        let test = TrainingSet::from_table(&meta, &meta.load_routing_test()?)?;
+        if let Some(pred) = predict_all(router.as_ref(), &test, &Bar::new(quiet))? {
+            let o = calibrate::outcome(&pred, &test, weights, &budget, chosen.cost_weight)?;
+            text.push_str(&row("test", test.len(), &o, budget.limit()));
+        }
+    }
+    text.push_str(&format!("budgeted quantity: {unit}\n"));
+    output::stdout(&text)
+}
+
+fn row(split: &str, queries: usize, o: &Outcome, limit: f64) -> String {
+    format!(
+        "{split:<12} {queries:>8} {:>10.4} {:>12.4e} {:>12.4e} {:>12.4e} {:>+8.1}%\n",
+        o.mean_score,
+        o.mean_cost,
+        o.value,
+        limit,
+        (o.value / limit - 1.0) * 100.0
+    )
+}
+
+fn budget(args: &CalibrateArgs) -> Result<Budget> {
+    match (args.max_cost_per_query, &args.max_share) {
+        (Some(usd), None) => {
+            anyhow::ensure!(usd > 0.0 && usd.is_finite(), "--max-cost-per-query must be a positive number of USD");
+            Ok(Budget::MaxCostPerQuery { usd })
+        }
+        (None, Some(spec)) => {
+            let (model, share) = spec.rsplit_once('=').with_context(|| {
+                format!("--max-share takes MODEL=SHARE (e.g. gpt-4-1106-preview=0.2), not `{spec}`")
+            })?;
+            let share: f64 = share
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s: &f64| (0.0..=1.0).contains(s))
+                .with_context(|| format!("--max-share {spec}: the share must be a number from 0 to 1"))?;
+            Ok(Budget::MaxShare { model: model.trim().to_owned(), share })
+        }
+        _ => bail!("give exactly one budget: --max-cost-per-query USD or --max-share MODEL=SHARE"),
+    }
+}
