@@ -3,13 +3,13 @@
 //! store it in the model file, and report the outcome on the test split next to the budget.
 
 use anyhow::{Context, Result, bail};
-use llmrouter_core::calibrate::{self, Budget, Calibration, Outcome};
+use llmrouter_core::calibrate::{self, Budget, Outcome};
+use llmrouter_core::eval::predict_set;
 use llmrouter_core::learn::TrainingSet;
 use llmrouter_core::meta::Holdout;
-use llmrouter_core::{Device, Error, MetaRouter};
+use llmrouter_core::{Error, MetaRouter};
 
 use crate::cli::CalibrateArgs;
-use crate::eval::predict_all;
 use crate::output;
 use crate::progress::Bar;
 
@@ -21,9 +21,9 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
         args.validation_share
     );
     let reg = crate::plugins::find(&args.router)?;
-    let Some(build_trainer) = reg.train else {
+    if reg.train.is_none() {
         return Err(Error::NotTrainable { router: reg.name.to_owned() }.into());
-    };
+    }
     let holdout = Holdout { share: args.validation_share, seed: args.seed };
     let meta = MetaRouter::from_yaml(&args.config, reg.name)?.with_holdout(holdout);
     crate::infer::warn_ignored(&meta, quiet);
@@ -36,43 +36,22 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
             );
         }
     }
-    let weights = meta.config.metric;
-
     output::info(
         quiet,
         &format!("training {} without the validation share ({:.0}%)", reg.name, args.validation_share * 100.0),
     );
-    let report = build_trainer(meta.clone(), Device::Cpu)?.train(&Bar::new(quiet))?;
-    let model_path = report.model_path;
-    // Route with exactly the model just written, whatever `load_model_path` says.
-    let mut meta = meta;
-    meta.config = meta.config.clone().with_model_path(&model_path);
-    meta.pin_cost_weight(weights.cost);
-    let router = (reg.build)(meta.clone()).with_context(|| format!("building router `{}`", reg.name))?;
-
-    let validation = TrainingSet::from_table(&meta, &meta.load_routing_validation()?)?;
-    anyhow::ensure!(!validation.is_empty(), "the validation share of the training data is empty");
-    let Some(pred) = predict_all(router.as_ref(), &validation, &Bar::new(quiet))? else {
-        bail!(
-            "router `{}` does not predict per-model scores, so no cost weight steers it; calibrate works with \
-             knnrouter, svmrouter, mlprouter, mfrouter, elorouter and hybrid_llm",
-            reg.name
-        );
+    let prepared = calibrate::prepare(reg, meta, &Bar::new(quiet))?;
+    let calibration = prepared.calibrate(&budget)?;
+    let (meta, model_path) = (&prepared.meta, &prepared.model_path);
+    let weights = meta.config.metric;
+    let chosen = Outcome {
+        cost_weight: calibration.cost_weight,
+        mean_score: calibration.validation_mean_score,
+        mean_cost: calibration.validation_mean_cost,
+        value: calibration.validation_value,
     };
-    let chosen = calibrate::choose(&pred, &validation, weights, &budget)?;
-    let calibration = Calibration {
-        cost_weight: chosen.cost_weight,
-        performance_weight: weights.performance,
-        budget: budget.clone(),
-        validation_queries: validation.len(),
-        validation_mean_score: chosen.mean_score,
-        validation_mean_cost: chosen.mean_cost,
-        validation_value: chosen.value,
-    };
-    calibrate::write(&model_path, &calibration)?;
-
     let mut text = format!(
-        "calibrated {}: cost weight {:.6} for {budget}\nstored in {} (`infer`, `serve` and `eval` use it; `train` drops it)\n",
+        "calibrated {}: cost weight {:.6} for {budget}\nstored in {} (`infer` and `eval` use it; `train` drops it)\n",
         reg.name,
         chosen.cost_weight,
         model_path.display()
@@ -85,10 +64,10 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
         "{:<12} {:>8} {:>10} {:>12} {:>12} {:>12} {:>9}\n",
         "split", "queries", "mean score", "mean cost", "budgeted", "budget", "vs budget"
     ));
-    text.push_str(&row("validation", validation.len(), &chosen, budget.limit()));
+    text.push_str(&row("validation", calibration.validation_queries, &chosen, budget.limit()));
     if meta.config.data_path_value(llmrouter_core::config::DataKey::RoutingDataTest).is_some() {
         let test = TrainingSet::from_table(&meta, &meta.load_routing_test()?)?;
-        if let Some(pred) = predict_all(router.as_ref(), &test, &Bar::new(quiet))? {
+        if let Some(pred) = predict_set(prepared.router.as_ref(), &test, &Bar::new(quiet))? {
             let o = calibrate::outcome(&pred, &test, weights, &budget, chosen.cost_weight)?;
             text.push_str(&row("test", test.len(), &o, budget.limit()));
         }

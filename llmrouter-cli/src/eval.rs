@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use llmrouter_core::curve::{self, Anchors, CurveMetrics, CurvePoint};
-use llmrouter_core::eval::{Summary, baselines, one_hot, route_set, summarize};
-use llmrouter_core::learn::{Predictions, TrainingSet};
-use llmrouter_core::{Device, MetaRouter, Progress, QueryInput, Router};
+use llmrouter_core::eval::{Summary, baselines, one_hot, predict_set, route_set, summarize};
+use llmrouter_core::learn::TrainingSet;
+use llmrouter_core::{Device, MetaRouter};
 use serde::Serialize;
 
 use crate::cli::EvalArgs;
@@ -89,7 +89,7 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
         let bar = Bar::new(quiet);
         let picks = route_set(router.as_ref(), set, &bar)?;
         let summary = summarize(reg.name, set, &one_hot(&picks), meta.config.metric);
-        let (curve, swept) = match predict_all(router.as_ref(), set, &bar)? {
+        let (curve, swept) = match predict_set(router.as_ref(), set, &bar)? {
             Some(pred) => (curve::sweep(&pred, set, meta.config.metric, &curve::cost_weight_grid(), &bar)?, true),
             None => (
                 vec![CurvePoint {
@@ -188,30 +188,6 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
         text.push_str(&format!("report: {}\nplot: {}\n", path.display(), svg_path.display()));
     }
     output::stdout(&text)
-}
-
-/// Per-model predictions for every query of `set`, in chunks with progress; `None` when the
-/// router does not predict scores.
-pub(crate) fn predict_all(router: &dyn Router, set: &TrainingSet, bar: &dyn Progress) -> Result<Option<Predictions>> {
-    let queries: Vec<QueryInput> = set.queries.iter().map(|q| QueryInput::new(q.as_str())).collect();
-    let mut all: Option<Predictions> = None;
-    bar.begin(queries.len() as u64, "predicting");
-    for chunk in queries.chunks(512) {
-        let Some(p) = router.predict(chunk)? else {
-            bar.finish();
-            return Ok(None);
-        };
-        match &mut all {
-            Some(a) => {
-                a.scores.extend(p.scores);
-                a.costs.extend(p.costs);
-            }
-            None => all = Some(p),
-        }
-        bar.advance(chunk.len() as u64);
-    }
-    bar.finish();
-    Ok(all)
 }
 
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {

@@ -5,10 +5,10 @@
 //! labelled validation data, the `w_cost` with the highest mean score whose picks stay within a
 //! [`Budget`]: a mean cost per query, or a largest share of queries sent to one model (RouteLLM's
 //! "strong model percentage"). The result is stored in the model file ([`write`]) and applied
-//! whenever the router is built from it ([`apply`]), so `infer`, `serve` and `eval` honour it; an
+//! whenever the router is built from it ([`apply`]), so `infer` and `eval` (any router built from the file) honour it; an
 //! explicit cost weight (`eval --cost-weight`) still wins, and retraining drops it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,9 @@ use crate::curve::{cost_weight_grid, measure, picks};
 use crate::error::{Error, Result};
 use crate::learn::{Predictions, TrainingSet};
 use crate::meta::MetaRouter;
+use crate::progress::Progress;
+use crate::registry::RouterRegistration;
+use crate::router::Router;
 
 /// What a calibrated router may spend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +156,72 @@ pub fn choose(pred: &Predictions, set: &TrainingSet, weights: MetricWeights, bud
          on the {} validation queries; raise the budget to at least that",
         set.len()
     )))
+}
+
+/// A router retrained without its validation share, with its predictions on that share: what
+/// [`Prepared::calibrate`] chooses a cost weight from.
+pub struct Prepared {
+    /// The router's config, pointing at the model just written.
+    pub meta: MetaRouter,
+    /// The model file written.
+    pub model_path: PathBuf,
+    /// The router built from it.
+    pub router: Box<dyn Router>,
+    /// The held-out validation rows.
+    pub validation: TrainingSet,
+    /// The router's predictions on them.
+    pub predictions: Predictions,
+}
+
+/// Trains router `reg` on `meta`'s training split minus its holdout ([`MetaRouter::with_holdout`])
+/// and predicts the held-out rows. Errors for a router without a trainer or without per-model
+/// predictions.
+pub fn prepare(reg: &RouterRegistration, meta: MetaRouter, progress: &dyn Progress) -> Result<Prepared> {
+    let Some(build_trainer) = reg.train else {
+        return Err(Error::NotTrainable { router: reg.name.to_owned() });
+    };
+    if meta.holdout().is_none() {
+        return Err(meta.error("calibration needs a validation share held out of the training data"));
+    }
+    let report = build_trainer(meta.clone(), crate::Device::Cpu)?.train(progress)?;
+    let model_path = report.model_path;
+    // Route with exactly the model just written, whatever `load_model_path` says, and without any
+    // calibration it may carry.
+    let mut meta = meta;
+    meta.config = meta.config.clone().with_model_path(&model_path);
+    let cost = meta.config.metric.cost;
+    meta.pin_cost_weight(cost);
+    let router = (reg.build)(meta.clone())?;
+    let validation = TrainingSet::from_table(&meta, &meta.load_routing_validation()?)?;
+    if validation.is_empty() {
+        return Err(meta.error("the validation share of the training data is empty"));
+    }
+    let Some(predictions) = crate::eval::predict_set(router.as_ref(), &validation, progress)? else {
+        return Err(meta.error(
+            "does not predict per-model scores, so no cost weight steers it; calibration works with routers \
+             that do (knnrouter, svmrouter, mlprouter, mfrouter, elorouter, hybrid_llm)",
+        ));
+    };
+    Ok(Prepared { meta, model_path, router, validation, predictions })
+}
+
+impl Prepared {
+    /// Chooses the cost weight for `budget` ([`choose`]) and stores it in the model file.
+    pub fn calibrate(&self, budget: &Budget) -> Result<Calibration> {
+        let weights = self.meta.config.metric;
+        let chosen = choose(&self.predictions, &self.validation, weights, budget)?;
+        let calibration = Calibration {
+            cost_weight: chosen.cost_weight,
+            performance_weight: weights.performance,
+            budget: budget.clone(),
+            validation_queries: self.validation.len(),
+            validation_mean_score: chosen.mean_score,
+            validation_mean_cost: chosen.mean_cost,
+            validation_value: chosen.value,
+        };
+        write(&self.model_path, &calibration)?;
+        Ok(calibration)
+    }
 }
 
 /// Stores `calibration` in the model file at `path` (atomically; the model is unchanged).

@@ -171,6 +171,34 @@ pub fn route_set(
     Ok(picks)
 }
 
+/// Per-model predictions ([`crate::Router::predict`]) for every query of `set`, in chunks of 512
+/// with progress; `None` when the router does not predict scores.
+pub fn predict_set(
+    router: &dyn crate::Router,
+    set: &TrainingSet,
+    progress: &dyn crate::Progress,
+) -> crate::Result<Option<crate::learn::Predictions>> {
+    let queries: Vec<crate::QueryInput> = set.queries.iter().map(|q| crate::QueryInput::new(q.as_str())).collect();
+    let mut all: Option<crate::learn::Predictions> = None;
+    progress.begin(queries.len() as u64, "predicting");
+    for chunk in queries.chunks(512) {
+        let Some(p) = router.predict(chunk)? else {
+            progress.finish();
+            return Ok(None);
+        };
+        match &mut all {
+            Some(a) => {
+                a.scores.extend(p.scores);
+                a.costs.extend(p.costs);
+            }
+            None => all = Some(p),
+        }
+        progress.advance(chunk.len() as u64);
+    }
+    progress.finish();
+    Ok(all)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
