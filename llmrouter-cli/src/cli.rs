@@ -87,8 +87,9 @@ pub struct EvalArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "How: the router is retrained on the training split minus a seeded validation share \
     (--validation-share), its per-model predictions on the validation queries are re-decided at 98 cost \
-    weights and refined by bisection, and the weight with the best validation score within the budget is \
-    stored in the model file (`calibration`). `infer` and `eval` then use it instead of \
+    weights and refined by bisection, and the least weight whose validation picks stay within the budget \
+    (by the router's own predictions, the best score within it) is stored in the model file \
+    (`calibration`). `infer` and `eval` then use it instead of \
     metric.weights.cost (`eval --cost-weight` still overrides it); `train` writes a new model without it. \
     The test split, when the config has one, is routed with the result and reported next to the budget.\n\n\
     Works with routers that predict every model's score (knnrouter, svmrouter, mlprouter, mfrouter, \
