@@ -49,6 +49,8 @@ const BOTTOM: f64 = 60.0;
 /// Maps data to pixels: log-scaled x when costs span 20x or more.
 struct Scale {
     log_x: bool,
+    /// Every cost is zero (data without prices).
+    free: bool,
     x0: f64,
     x1: f64,
     y0: f64,
@@ -86,14 +88,17 @@ pub fn cost_quality_svg(title: &str, series: &[Series], markers: &[Marker]) -> S
     let (xmin, xmax) = bounds(&xs);
     let (ymin, ymax) = bounds(&ys);
     let log_x = xmin > 0.0 && xmax / xmin >= 20.0;
-    let (x0, x1) = if log_x {
+    let free = xmax <= 0.0;
+    let (x0, x1) = if free {
+        (0.0, 1.0)
+    } else if log_x {
         (xmin.log10().floor().min(xmin.log10() - 0.1), xmax.log10().ceil().max(xmax.log10() + 0.1))
     } else {
         let pad = ((xmax - xmin) * 0.05).max(xmax.abs() * 0.05).max(1e-12);
         ((xmin - pad).max(0.0), xmax + pad)
     };
     let ypad = ((ymax - ymin) * 0.08).max(0.01);
-    let scale = Scale { log_x, x0, x1, y0: (ymin - ypad).max(0.0), y1: ymax + ypad };
+    let scale = Scale { log_x, free, x0, x1, y0: (ymin - ypad).max(0.0), y1: ymax + ypad };
 
     let mut svg = String::new();
     let _ = writeln!(
@@ -199,7 +204,13 @@ fn axes(svg: &mut String, s: &Scale) {
         let _ = writeln!(svg, r##"<line x1="{px:.1}" x2="{px:.1}" y1="{t}" y2="{b}" stroke="#eee"/>"##);
         let _ = writeln!(svg, r#"<text x="{px:.1}" y="{}" text-anchor="middle">{label}</text>"#, b + 16.0);
     }
-    let scale_note = if s.log_x { ", log scale" } else { "" };
+    let scale_note = if s.free {
+        "; the data has no prices: every cost is 0"
+    } else if s.log_x {
+        ", log scale"
+    } else {
+        ""
+    };
     let _ = writeln!(
         svg,
         r#"<text x="{}" y="{}" text-anchor="middle">mean cost per query (USD{scale_note})</text>"#,
