@@ -7,7 +7,7 @@ use llmrouter_core::calibrate::{self, Budget, Outcome};
 use llmrouter_core::eval::predict_set;
 use llmrouter_core::learn::TrainingSet;
 use llmrouter_core::meta::Holdout;
-use llmrouter_core::{Error, MetaRouter};
+use llmrouter_core::{Error, MetaRouter, MetricWeights};
 
 use crate::cli::CalibrateArgs;
 use crate::output;
@@ -46,12 +46,17 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
     let weights = meta.config.metric;
     let chosen = Outcome {
         cost_weight: calibration.cost_weight,
+        mix: calibration.mix,
         mean_score: calibration.validation_mean_score,
         mean_cost: calibration.validation_mean_cost,
         value: calibration.validation_value,
     };
+    let mix = match chosen.mix {
+        Some(m) => format!(" ({:.1}% of queries, by a hash of their text, at {:.6})", m.share * 100.0, m.cost_weight),
+        None => String::new(),
+    };
     let mut text = format!(
-        "calibrated {}: cost weight {:.6} for {budget}\nstored in {} (`infer` and `eval` use it; `train` drops it)\n",
+        "calibrated {}: cost weight {:.6}{mix} for {budget}\nstored in {} (`infer` and `eval` use it; `train` drops it)\n",
         reg.name,
         chosen.cost_weight,
         model_path.display()
@@ -68,7 +73,8 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
     if meta.config.data_path_value(llmrouter_core::config::DataKey::RoutingDataTest).is_some() {
         let test = TrainingSet::from_table(&meta, &meta.load_routing_test()?)?;
         if let Some(pred) = predict_set(prepared.router.as_ref(), &test, &Bar::new(quiet))? {
-            let o = calibrate::outcome(&pred, &test, weights, &budget, chosen.cost_weight)?;
+            let w = MetricWeights { cost: chosen.cost_weight, cost_mix: chosen.mix, ..weights };
+            let o = calibrate::outcome(&pred, &test, w, &budget)?;
             text.push_str(&row("test", test.len(), &o, budget.limit()));
         }
     }

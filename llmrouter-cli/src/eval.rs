@@ -25,6 +25,8 @@ struct Evaluated {
     /// The cost weight its decisions used, and where it came from.
     cost_weight: f64,
     cost_weight_from: &'static str,
+    /// A calibration's second cost weight and the share of queries it decides.
+    cost_mix: Option<llmrouter_core::CostMix>,
     /// Operating points: the cost-weight sweep for routers that predict per-model scores,
     /// else the one point of its decisions.
     curve: Vec<CurvePoint>,
@@ -67,10 +69,7 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
             }
         }
         let cost_weight_from = match llmrouter_core::calibrate::apply(&mut meta)? {
-            Some(c) => {
-                meta.pin_cost_weight(c.cost_weight);
-                "calibration in the model file"
-            }
+            Some(_) => "calibration in the model file",
             None if args.cost_weight.is_some() => "--cost-weight",
             None => "metric.weights.cost",
         };
@@ -108,6 +107,7 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
             summary,
             cost_weight: meta.config.metric.cost,
             cost_weight_from,
+            cost_mix: meta.config.metric.cost_mix,
             curve,
             swept,
             metrics,
@@ -162,8 +162,12 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
         } else {
             "no per-model predictions: its one point is its curve".to_owned()
         };
+        let mix = match e.cost_mix {
+            Some(m) => format!(", {:.1}% of queries at {}", m.share * 100.0, m.cost_weight),
+            None => String::new(),
+        };
         text.push_str(&format!(
-            "{}: cost weight {} ({}); {curve}; sends {}\n",
+            "{}: cost weight {}{mix} ({}); {curve}; sends {}\n",
             e.summary.name,
             e.cost_weight,
             e.cost_weight_from,

@@ -453,7 +453,9 @@ fn calibrate_stores_a_cost_weight_that_infer_and_eval_use() {
         llmrouter(&["infer", "--router", "svmrouter", "--config", config, "--query", "Hello world", "--route-only"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let decision: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("decision json");
-    assert_eq!(decision["cost_weight"].as_f64(), Some(weight));
+    let mix: Option<llmrouter_core::CostMix> = serde_json::from_value(c["mix"].clone()).expect("mix");
+    let weights = llmrouter_core::MetricWeights { cost: weight, cost_mix: mix, ..Default::default() };
+    assert_eq!(decision["cost_weight"].as_f64(), Some(weights.for_query("Hello world").cost));
     let o = llmrouter(&["eval", "--router", "svmrouter", "--config", config]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("(calibration in the model file)"), "{}", stdout(&o));

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::MetricWeights;
+use crate::config::{CostMix, MetricWeights};
 use crate::curve::{cost_weight_grid, measure, picks};
 use crate::error::{Error, Result};
 use crate::learn::{Predictions, TrainingSet};
@@ -79,6 +79,10 @@ impl std::fmt::Display for Budget {
 pub struct Calibration {
     /// The chosen `metric.weights.cost`.
     pub cost_weight: f64,
+    /// The second cost weight and the share of queries (by a hash of the text) it decides, when
+    /// the budget lies between what two neighbouring weights spend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<CostMix>,
     /// The `metric.weights.performance` it was chosen with.
     pub performance_weight: f64,
     /// The budget.
@@ -93,11 +97,13 @@ pub struct Calibration {
     pub validation_value: f64,
 }
 
-/// One evaluated cost weight.
+/// One evaluated decision rule: a cost weight, possibly mixed with a second one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outcome {
     /// The cost weight.
     pub cost_weight: f64,
+    /// The second cost weight and the share of queries it decides, if mixed.
+    pub mix: Option<CostMix>,
     /// Mean measured score.
     pub mean_score: f64,
     /// Mean measured cost per query.
@@ -106,33 +112,39 @@ pub struct Outcome {
     pub value: f64,
 }
 
-/// What the picks under `cost_weight` score, cost and spend of the budget.
-pub fn outcome(
-    pred: &Predictions,
-    set: &TrainingSet,
-    weights: MetricWeights,
-    budget: &Budget,
-    cost_weight: f64,
-) -> Result<Outcome> {
-    let chosen = picks(pred, set, MetricWeights { cost: cost_weight, ..weights })?;
+/// What the picks under `weights` (its cost weight and cost mix) score, cost and spend of the
+/// budget.
+pub fn outcome(pred: &Predictions, set: &TrainingSet, weights: MetricWeights, budget: &Budget) -> Result<Outcome> {
+    let chosen = picks(pred, set, weights)?;
     let (mean_score, mean_cost) = measure(set, &chosen);
-    Ok(Outcome { cost_weight, mean_score, mean_cost, value: budget.value(set, &chosen)? })
+    Ok(Outcome {
+        cost_weight: weights.cost,
+        mix: weights.cost_mix,
+        mean_score,
+        mean_cost,
+        value: budget.value(set, &chosen)?,
+    })
 }
 
 /// The least cost weight whose picks on `set` stay within `budget`: the first of
-/// [`cost_weight_grid`] within it, refined by bisection between it and the weight before it
-/// (spending as close to the budget as the data allows). By the router's own predictions more spend
-/// buys more score (each weight maximises `w_perf * predicted score - w_cost * cost`), so this is
-/// the weight that maximises predicted score within the budget; picking by the measured validation
-/// score instead would chase noise between neighbouring weights. An error when even the largest
-/// weight is over budget.
+/// [`cost_weight_grid`] within it, refined by bisection between it and the weight before it. By
+/// the router's own predictions more spend buys more score (each weight maximises
+/// `w_perf * predicted score - w_cost * cost`), so this is the weight that maximises predicted
+/// score within the budget; picking by the measured validation score instead would chase noise
+/// between neighbouring weights.
+///
+/// Where the spend jumps past the budget between two neighbouring weights (many queries switch
+/// model together, as with a query-independent router), the slightly smaller weight is mixed in
+/// for the largest share of queries that keeps the budget ([`CostMix`]), so the spend meets the
+/// budget instead of falling short of it. An error when even the largest weight is over budget.
 pub fn choose(pred: &Predictions, set: &TrainingSet, weights: MetricWeights, budget: &Budget) -> Result<Outcome> {
     let limit = budget.limit();
-    let grid = cost_weight_grid();
+    let at =
+        |cost: f64, mix: Option<CostMix>| outcome(pred, set, MetricWeights { cost, cost_mix: mix, ..weights }, budget);
     let mut previous: Option<f64> = None;
     let mut most_frugal = f64::INFINITY;
-    for &w in &grid {
-        let o = outcome(pred, set, weights, budget, w)?;
+    for w in cost_weight_grid() {
+        let o = at(w, None)?;
         if o.value > limit {
             previous = Some(w);
             most_frugal = most_frugal.min(o.value);
@@ -142,11 +154,25 @@ pub fn choose(pred: &Predictions, set: &TrainingSet, weights: MetricWeights, bud
         let (mut hi, mut chosen) = (w, o);
         for _ in 0..40 {
             let mid = if lo > 0.0 { (lo * hi).sqrt() } else { hi / 2.0 };
-            let o = outcome(pred, set, weights, budget, mid)?;
+            let o = at(mid, None)?;
             if o.value <= limit {
                 (hi, chosen) = (mid, o);
             } else {
                 lo = mid;
+            }
+        }
+        // Mix in `lo` for the largest share of queries that stays within the budget.
+        let (mut within, mut over) = (0.0, 1.0);
+        for _ in 0..30 {
+            let share = (within + over) / 2.0;
+            let o = at(hi, Some(CostMix { cost_weight: lo, share }))?;
+            if o.value <= limit {
+                within = share;
+                if o.value >= chosen.value {
+                    chosen = o;
+                }
+            } else {
+                over = share;
             }
         }
         return Ok(chosen);
@@ -212,6 +238,7 @@ impl Prepared {
         let chosen = choose(&self.predictions, &self.validation, weights, budget)?;
         let calibration = Calibration {
             cost_weight: chosen.cost_weight,
+            mix: chosen.mix,
             performance_weight: weights.performance,
             budget: budget.clone(),
             validation_queries: self.validation.len(),
@@ -264,6 +291,7 @@ pub fn apply(meta: &mut MetaRouter) -> Result<Option<Calibration>> {
     }
     let Some(c) = read(&path)? else { return Ok(None) };
     meta.config.metric.cost = c.cost_weight;
+    meta.config.metric.cost_mix = c.mix;
     meta.config.metric.performance = c.performance_weight;
     Ok(Some(c))
 }
@@ -301,10 +329,27 @@ mod tests {
             let o = choose(&pred, &set, MetricWeights::default(), &budget).expect("feasible");
             assert!(o.mean_cost <= usd, "{usd}: {o:?}");
             // Every cheaper weight's picks are more expensive than the budget or score no better.
-            let loosest = outcome(&pred, &set, MetricWeights::default(), &budget, 0.0).expect("w=0");
+            let loosest = outcome(&pred, &set, MetricWeights::default(), &budget).expect("w=0");
             assert!(loosest.mean_cost > usd, "the budget binds in this test");
             assert!(o.mean_cost > usd * 0.75, "{usd}: spends {} of it", o.mean_cost);
         }
+    }
+
+    #[test]
+    fn a_query_independent_router_meets_the_budget_by_mixing() {
+        // Every query predicts the same scores: any pure cost weight sends all queries to one
+        // model, spending 1, 2, 4 or 8. A budget of 3 needs a mix of two weights.
+        let (mut pred, set) = data();
+        pred.scores = vec![vec![0.5, 0.6, 0.7, 0.8]; set.len()];
+        let budget = Budget::MaxCostPerQuery { usd: 3.0 };
+        let o = choose(&pred, &set, MetricWeights::default(), &budget).expect("feasible");
+        let mix = o.mix.expect("mixed");
+        assert!(mix.cost_weight < o.cost_weight && mix.share > 0.0 && mix.share < 1.0, "{o:?}");
+        assert!(o.mean_cost <= 3.0 && o.mean_cost >= 2.5, "{o:?}");
+        // The mix is a property of each query's text: the same outcome again.
+        let again =
+            outcome(&pred, &set, MetricWeights { cost: o.cost_weight, cost_mix: o.mix, ..Default::default() }, &budget);
+        assert_eq!(again.expect("outcome"), o);
     }
 
     #[test]
@@ -334,6 +379,7 @@ mod tests {
         assert_eq!(read(&path).expect("read"), None);
         let c = Calibration {
             cost_weight: 0.25,
+            mix: Some(CostMix { cost_weight: 0.2, share: 0.3 }),
             performance_weight: 1.0,
             budget: Budget::MaxCostPerQuery { usd: 2e-5 },
             validation_queries: 10,

@@ -80,12 +80,43 @@ pub struct MetricWeights {
     pub cost: f64,
     /// Weight of an LLM-judge score (default 0; reserved, as in LLMRouter).
     pub llm_judge: f64,
+    /// A second cost weight for a fixed share of queries; set by a calibration, never by a config.
+    #[serde(skip)]
+    pub cost_mix: Option<CostMix>,
 }
 
 impl Default for MetricWeights {
     fn default() -> Self {
-        MetricWeights { performance: 1.0, cost: 0.0, llm_judge: 0.0 }
+        MetricWeights { performance: 1.0, cost: 0.0, llm_judge: 0.0, cost_mix: None }
     }
+}
+
+/// A second cost weight applied to a fixed share of queries, chosen by a hash of the query text
+/// (the same text always gets the same weight): how a calibrated router meets a budget that lies
+/// between what two neighbouring cost weights spend (see `llmrouter_core::calibrate`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+pub struct CostMix {
+    /// The other cost weight.
+    pub cost_weight: f64,
+    /// Share of queries (0 to 1) decided with it.
+    pub share: f64,
+}
+
+impl MetricWeights {
+    /// The weights that decide `query`: `cost_mix`'s cost weight for its share of queries, else
+    /// `cost`; the result has no mix.
+    pub fn for_query(self, query: &str) -> MetricWeights {
+        let plain = MetricWeights { cost_mix: None, ..self };
+        match self.cost_mix {
+            Some(mix) if unit_hash(query) < mix.share => MetricWeights { cost: mix.cost_weight, ..plain },
+            _ => plain,
+        }
+    }
+}
+
+/// A number in [0, 1) fixed by `text` (FNV-1a, the same on every platform).
+pub fn unit_hash(text: &str) -> f64 {
+    (crate::rng::fnv1a64(text.as_bytes()) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The data files a config can name, by their `data_path.*` key.

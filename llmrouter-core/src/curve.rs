@@ -53,11 +53,13 @@ pub fn cost_weight_grid() -> Vec<f64> {
     std::iter::once(0.0).chain((0..=96).map(|k| 10f64.powf(-3.0 + 6.0 * f64::from(k) / 96.0))).collect()
 }
 
-/// The model each query of `set` is sent to when deciding by `pred` under `weights`, as indices
-/// of `set.models`. `pred` must cover `set`'s queries in order.
+/// The model each query of `set` is sent to when deciding by `pred` under `weights` (its cost mix
+/// included), as indices of `set.models`. `pred` must cover `set`'s queries in order.
 pub fn picks(pred: &Predictions, set: &TrainingSet, weights: MetricWeights) -> Result<Vec<usize>> {
     let columns = columns(pred, set)?;
-    Ok((0..set.len()).map(|i| columns[ranking(&pred.scores[i], &pred.costs[i], weights)[0]]).collect())
+    Ok((0..set.len())
+        .map(|i| columns[ranking(&pred.scores[i], &pred.costs[i], weights.for_query(&set.queries[i]))[0]])
+        .collect())
 }
 
 fn columns(pred: &Predictions, set: &TrainingSet) -> Result<Vec<usize>> {
@@ -101,7 +103,7 @@ pub fn sweep(
     progress.begin(grid.len() as u64, "sweeping cost weights");
     let mut points = Vec::with_capacity(grid.len());
     for &w in grid {
-        let chosen = picks(pred, set, MetricWeights { cost: w, ..weights })?;
+        let chosen = picks(pred, set, MetricWeights { cost: w, cost_mix: None, ..weights })?;
         let (mean_score, mean_cost) = measure(set, &chosen);
         points.push(CurvePoint { cost_weight: w, mean_cost, mean_score });
         progress.advance(1);

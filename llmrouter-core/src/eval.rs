@@ -223,7 +223,7 @@ pub(crate) mod tests {
     #[test]
     fn figures_match_hand_computation() {
         let set = tiny();
-        let w = MetricWeights { performance: 1.0, cost: 0.5, llm_judge: 0.0 };
+        let w = MetricWeights { cost: 0.5, ..MetricWeights::default() };
         // Picks: a, b, c, a, a -> scores 1, 1, 1, 0, 1.
         let s = summarize("r", &set, &one_hot(&[0, 1, 2, 0, 0]), w);
         assert!((s.mean_score - 0.8).abs() < 1e-12);

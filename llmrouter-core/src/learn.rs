@@ -99,6 +99,7 @@ impl Predictions {
     /// The decision for query `i` under `weights`, with the evidence as extras:
     /// `predicted_scores`, `estimated_costs` (USD), `ranking` (best first) and `cost_weight`.
     pub fn decide(&self, router: &str, query: &QueryInput, i: usize, weights: MetricWeights) -> RouteDecision {
+        let weights = weights.for_query(&query.query);
         let order = ranking(&self.scores[i], &self.costs[i], weights);
         let best = &self.models[order[0]];
         let scores: serde_json::Map<String, serde_json::Value> =
@@ -394,8 +395,8 @@ mod tests {
 
     #[test]
     fn decision_trades_quality_against_cost() {
-        let w0 = MetricWeights { performance: 1.0, cost: 0.0, llm_judge: 0.0 };
-        let w1 = MetricWeights { performance: 1.0, cost: 1.0, llm_judge: 0.0 };
+        let w0 = MetricWeights { cost: 0.0, ..MetricWeights::default() };
+        let w1 = MetricWeights { cost: 1.0, ..MetricWeights::default() };
         let scores = [0.6f32, 0.8];
         let costs = [1.0, 10.0];
         assert_eq!(ranking(&scores, &costs, w0), vec![1, 0]);

@@ -40,7 +40,7 @@ pub mod router;
 
 #[cfg(feature = "client")]
 pub use client::{ApiKeys, CallError, ChatClient, ClientOptions, InferResult, Usage};
-pub use config::{Config, MetricWeights};
+pub use config::{Config, CostMix, MetricWeights};
 pub use data::{Candidate, Candidates, RoutingTable};
 pub use error::{Error, Result};
 pub use meta::MetaRouter;

@@ -86,6 +86,7 @@ impl MetaRouter {
     /// override it.
     pub fn pin_cost_weight(&mut self, cost_weight: f64) {
         self.config.metric.cost = cost_weight;
+        self.config.metric.cost_mix = None;
         self.cost_weight_pinned = true;
     }
 

@@ -15,7 +15,7 @@ use llmrouter_core::curve::Anchors;
 use llmrouter_core::eval::predict_set;
 use llmrouter_core::learn::TrainingSet;
 use llmrouter_core::meta::Holdout;
-use llmrouter_core::{Config, MetaRouter, NoProgress, registry};
+use llmrouter_core::{Config, MetaRouter, MetricWeights, NoProgress, registry};
 use llmrouter_tests::{shared_data, temp_dir, workspace_root};
 
 fn calibrated_cost_lands_near_the_budget(dataset: &str, tolerance: f64) {
@@ -39,8 +39,8 @@ fn calibrated_cost_lands_near_the_budget(dataset: &str, tolerance: f64) {
         let usd = cheap + share * (best - cheap);
         let budget = Budget::MaxCostPerQuery { usd };
         let c = prepared.calibrate(&budget).expect("calibrate");
-        let o = calibrate::outcome(&test_pred, &test, prepared.meta.config.metric, &budget, c.cost_weight)
-            .expect("test outcome");
+        let weights = MetricWeights { cost: c.cost_weight, cost_mix: c.mix, ..prepared.meta.config.metric };
+        let o = calibrate::outcome(&test_pred, &test, weights, &budget).expect("test outcome");
         let off = o.mean_cost / usd - 1.0;
         eprintln!(
             "{dataset} budget {usd:.4e}: cost weight {:.5}, validation {:.4e} (score {:.4}), test {:.4e} ({:+.1}%, score {:.4})",
@@ -61,9 +61,11 @@ fn calibrated_cost_lands_near_the_budget(dataset: &str, tolerance: f64) {
         // The stored calibration is what a router built from the file uses.
         let rebuilt =
             (reg.build)(MetaRouter::from_config(prepared.meta.config.clone(), router).expect("meta")).expect("build");
-        let d = rebuilt.route_single(&llmrouter_core::QueryInput::new("What is 2 + 2?")).expect("route");
+        let query = "What is 2 + 2?";
+        let d = rebuilt.route_single(&llmrouter_core::QueryInput::new(query)).expect("route");
         let used = d.extras["cost_weight"].as_f64().expect("decision carries its cost weight");
-        assert!((used - c.cost_weight).abs() <= 1e-12 * c.cost_weight, "{used} vs {}", c.cost_weight);
+        let want = weights.for_query(query).cost;
+        assert!((used - want).abs() <= 1e-12 * want, "{used} vs {want}");
     }
 }
 
