@@ -1,5 +1,5 @@
 //! Learned routers on the real `llmrouter_dc` data (train on train, score on test): each beats
-//! the best single model at cost weight 0, and with a cost weight they spend less than it while
+//! the best single model at cost weight 0 (knnrouter, the best, reaches 0.60), and with a cost weight they spend less than it while
 //! staying above it in utility; hybrid_llm matches always-large at cost weight 0 and beats it in
 //! utility once cost counts. (mlprouter and mfrouter take minutes to train in a debug build; their
 //! figures come from `router-report`, see the README.)
@@ -29,6 +29,10 @@ fn knn_and_svm_beat_the_best_single_model() {
             run.summary.mean_score,
             best.mean_score
         );
+        if router == "knnrouter" {
+            // The target for the best router; training is deterministic, so this is stable.
+            assert!(run.summary.mean_score >= 0.60, "knnrouter {:.4} < 0.60", run.summary.mean_score);
+        }
 
         // With cost counted, the router spends less than the best single model and keeps a higher utility.
         let w = 0.3;

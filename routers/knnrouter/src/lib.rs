@@ -4,15 +4,20 @@
 //!
 //! Plain neighbour means are noisy: with 0/1 scores and k = 5 each estimate moves in steps of
 //! 0.2, and scikit-learn's kNN router loses to the best single model on llmrouter_dc. Here each
-//! estimate is shrunk toward the model's overall mean score:
-//! `s_m = (sum_i w_i s_im + lambda * mean_m) / (sum_i w_i + lambda)`, so with little local
-//! evidence the router falls back to the best model on average. `shrinkage: auto` (default)
-//! picks lambda by leave-one-out routing on the training set.
+//! estimate is shrunk toward a prior `p_m(x)`:
+//! `s_m = (sum_i w_i s_im + lambda * p_m(x)) / (sum_i w_i + lambda)`, so with little local
+//! evidence the router falls back to the prior. The prior is either the model's overall mean
+//! score (`prior: mean`) or, by default (`prior: linear`), a per-model logistic regression on the
+//! embedding (`llmrouter_core::linear::fit`, strength `prior_C`): a global model of what each
+//! model is good at, corrected by the outcomes of the nearest training queries. `shrinkage: auto`
+//! (default) picks lambda by leave-one-out routing on the training set, with each training
+//! query's prior taken from a regression fitted without it (5 folds).
 
 use std::path::PathBuf;
 
 use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
 use llmrouter_core::learn::{CostModel, F32s, Predictions, U32s, par_chunks, prepare};
+use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::{
     Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
     Trainer, model_file,
@@ -21,23 +26,80 @@ use serde::{Deserialize, Serialize};
 
 const NAME: &str = "knnrouter";
 /// Candidate values of lambda for `shrinkage: auto`.
-const LAMBDAS: &[f32] = &[0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+const LAMBDAS: &[f32] = &[0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+/// Folds of the out-of-fold priors used to choose lambda.
+const PRIOR_FOLDS: usize = 5;
+/// Most L-BFGS iterations of a prior regression.
+const PRIOR_MAX_ITER: usize = 300;
 
 /// `hparam` of knnrouter.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Hparams {
-    /// Neighbours per query (default 10).
+    /// Neighbours per query (default 20).
     pub n_neighbors: usize,
-    /// `uniform` (default) or `distance` (weight by cosine similarity).
+    /// `distance` (default; weight by cosine similarity) or `uniform`.
     pub weights: Weighting,
     /// Prior strength lambda, or `auto` (default): chosen by leave-one-out on the training data.
     pub shrinkage: Shrinkage,
+    /// What estimates shrink toward: `linear` (default) or `mean`.
+    pub prior: PriorKind,
+    /// Inverse L2 strength of the `linear` prior, as scikit-learn's `C` (default 0.2).
+    #[serde(rename = "prior_C")]
+    pub prior_c: f64,
 }
 
 impl Default for Hparams {
     fn default() -> Self {
-        Hparams { n_neighbors: 10, weights: Weighting::Uniform, shrinkage: Shrinkage::Auto(AutoTag::Auto) }
+        Hparams {
+            n_neighbors: 20,
+            weights: Weighting::Distance,
+            shrinkage: Shrinkage::Auto(AutoTag::Auto),
+            prior: PriorKind::Linear,
+            prior_c: 0.2,
+        }
+    }
+}
+
+/// The prior of the shrunk estimates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PriorKind {
+    /// Each model's mean score over the training queries.
+    Mean,
+    /// A per-model logistic regression on the embedding.
+    Linear,
+}
+
+/// A saved `linear` prior: one logistic regression per model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LinearPrior {
+    /// Row-major, models x embedding dimension.
+    weights: F32s,
+    biases: Vec<f32>,
+}
+
+impl LinearPrior {
+    fn new(fits: Vec<Linear>) -> Self {
+        LinearPrior {
+            biases: fits.iter().map(|l| l.b).collect(),
+            weights: F32s(fits.into_iter().flat_map(|l| l.w).collect()),
+        }
+    }
+
+    /// Each model's predicted score for sparse `x`.
+    fn predict(&self, x: &[(u32, f32)]) -> Vec<f32> {
+        let dim = self.weights.0.len() / self.biases.len().max(1);
+        self.biases
+            .iter()
+            .enumerate()
+            .map(|(m, b)| {
+                let w = &self.weights.0[m * dim..(m + 1) * dim];
+                let z = b + x.iter().map(|&(j, v)| w[j as usize] * v).sum::<f32>();
+                sigmoid(f64::from(z)) as f32
+            })
+            .collect()
     }
 }
 
@@ -84,6 +146,16 @@ pub struct SavedModel {
     /// Row-major scores, NaN where not measured.
     scores: F32s,
     means: Vec<f32>,
+    /// The `linear` prior; absent for `prior: mean`.
+    #[serde(default)]
+    prior: Option<LinearPrior>,
+}
+
+impl SavedModel {
+    /// The prior of every model for embedding `x`.
+    fn prior(&self, x: &[(u32, f32)]) -> Vec<f32> {
+        self.prior.as_ref().map_or_else(|| self.means.clone(), |p| p.predict(x))
+    }
 }
 
 /// The index used at inference: training vectors by column, for sparse dot products.
@@ -130,18 +202,18 @@ fn top_k(sims: &[f32], k: usize, exclude: Option<usize>) -> Vec<(usize, f32)> {
     idx.into_iter().map(|i| (i, sims[i])).collect()
 }
 
-/// Shrunk neighbour means for every model.
+/// Neighbour means for every model, shrunk toward `prior`.
 fn estimate(
     neighbours: &[(usize, f32)],
     scores: &[f32],
     models: usize,
-    means: &[f32],
+    prior: &[f32],
     lambda: f32,
     w: Weighting,
 ) -> Vec<f32> {
     (0..models)
         .map(|m| {
-            let (mut num, mut den) = (lambda * means[m], lambda);
+            let (mut num, mut den) = (lambda * prior[m], lambda);
             for &(row, sim) in neighbours {
                 let s = scores[row * models + m];
                 if !s.is_nan() {
@@ -153,7 +225,7 @@ fn estimate(
                     den += weight;
                 }
             }
-            if den > 0.0 { num / den } else { means[m] }
+            if den > 0.0 { num / den } else { prior[m] }
         })
         .collect()
 }
@@ -174,7 +246,11 @@ impl Router for KnnRouter {
         let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
         let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
         let rows = model.indptr.0.len().saturating_sub(1);
-        if model.scores.0.len() != rows * model.models || model.models != meta.candidates.len() {
+        let prior_ok = model
+            .prior
+            .as_ref()
+            .is_none_or(|p| p.biases.len() == model.models && p.weights.0.len() == model.models * embedder.dim());
+        if model.scores.0.len() != rows * model.models || model.models != meta.candidates.len() || !prior_ok {
             return Err(Error::model(&path, "corrupted: score table does not match the training rows"));
         }
         let index = Index::from_csr(embedder.dim(), &model.indptr.0, &model.indices.0, &model.values.0);
@@ -207,7 +283,7 @@ impl Router for KnnRouter {
             part.iter()
                 .map(|v| {
                     let nn = top_k(&self.index.similarities(v), m.n_neighbors, None);
-                    estimate(&nn, &m.scores.0, m.models, &m.means, m.lambda, m.weights)
+                    estimate(&nn, &m.scores.0, m.models, &m.prior(v), m.lambda, m.weights)
                 })
                 .collect()
         });
@@ -228,6 +304,9 @@ impl Trainer for KnnTrainer {
         let hparams: Hparams = meta.config.hparams()?;
         if hparams.n_neighbors == 0 {
             return Err(meta.config.key_error("hparam.n_neighbors", "must be at least 1"));
+        }
+        if !(hparams.prior_c > 0.0 && hparams.prior_c.is_finite()) {
+            return Err(meta.config.key_error("hparam.prior_C", "must be a positive number"));
         }
         if let Shrinkage::Fixed(l) = hparams.shrinkage {
             if !(l >= 0.0 && l.is_finite()) {
@@ -264,10 +343,34 @@ impl Trainer for KnnTrainer {
             out
         });
         progress.finish();
+        // Priors: for leave-one-out, each training query's from a regression fitted without it.
+        let (prior, loo_priors) = match h.prior {
+            PriorKind::Mean => (None, vec![means.clone(); rows.len()]),
+            PriorKind::Linear => {
+                let dim = p.embedder.dim();
+                let fit = |rows: &[usize]| {
+                    linear::fit_columns(&p.x, &p.set.scores, rows, dim, Loss::Logistic, 1.0 / h.prior_c, PRIOR_MAX_ITER)
+                };
+                progress.begin(PRIOR_FOLDS as u64 + 1, "fitting the linear prior");
+                let mut loo_priors = vec![Vec::new(); rows.len()];
+                for fold in 0..PRIOR_FOLDS {
+                    let (held, kept): (Vec<usize>, Vec<usize>) = (0..rows.len()).partition(|i| i % PRIOR_FOLDS == fold);
+                    let fold_prior = LinearPrior::new(fit(&kept));
+                    for i in held {
+                        loo_priors[i] = fold_prior.predict(&rows[i]);
+                    }
+                    progress.advance(1);
+                }
+                let prior = LinearPrior::new(fit(&(0..rows.len()).collect::<Vec<_>>()));
+                progress.advance(1);
+                progress.finish();
+                (Some(prior), loo_priors)
+            }
+        };
         let loo = |lambda: f32| -> f64 {
             let mut total = 0.0f64;
             for (i, nn) in neighbours.iter().enumerate() {
-                let est = estimate(nn, &scores, models, &means, lambda, h.weights);
+                let est = estimate(nn, &scores, models, &loo_priors[i], lambda, h.weights);
                 let row = &p.set.scores[i];
                 let pick = (0..models)
                     .filter(|&m| !row[m].is_nan())
@@ -295,6 +398,7 @@ impl Trainer for KnnTrainer {
             values: F32s(values),
             scores: F32s(scores),
             means,
+            prior,
         };
         model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &model)?;
         Ok(TrainReport {
@@ -306,6 +410,7 @@ impl Trainer for KnnTrainer {
                     "shrinkage lambda".into(),
                     format!("{lambda} ({})", if matches!(h.shrinkage, Shrinkage::Auto(_)) { "auto" } else { "fixed" }),
                 ),
+                ("prior".into(), format!("{:?}", h.prior)),
                 ("leave-one-out mean score".into(), format!("{loo_score:.4}")),
             ],
         })
@@ -315,7 +420,7 @@ impl Trainer for KnnTrainer {
 llmrouter_core::register_router! {
     router: KnnRouter,
     name: "knnrouter",
-    summary: "k nearest training queries by embedding; per-model scores shrunk toward each model's mean; cost-aware",
+    summary: "k nearest training queries by embedding; per-model scores shrunk toward a linear prior; cost-aware",
     docs: include_str!("../README.md"),
     trainer: KnnTrainer,
 }

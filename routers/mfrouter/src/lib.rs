@@ -5,7 +5,8 @@
 //! projected to the same space by a learned matrix `W`; the model's strength on the query is
 //! `z_m(x) = c . (v_m * W x)` with a learned `c`. Training sees every pair of models that scored
 //! differently on a training query as "winner beat loser" and minimises the logistic loss
-//! `-log sigmoid(z_winner - z_loser)` with AdamW. The predicted quality of model `m` on a query is
+//! `-log sigmoid(z_winner - z_loser)` with AdamW: candle's for `v` and `c`, and for the sparse
+//! projection `W` `llmrouter_core::nn::SparseLayer` (lazy Adam over the rows a batch touches). The predicted quality of model `m` on a query is
 //! its expected win rate against the others, `mean_{k != m} sigmoid(z_m - z_k)`, which the
 //! decision weighs against cost with `metric.weights`.
 
@@ -16,7 +17,7 @@ use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
 use llmrouter_core::learn::{CostModel, F32s, Predictions, fold, par_chunks, prepare};
 use llmrouter_core::nn::candle_core::{D, Device as CDevice, Tensor, Var};
 use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use llmrouter_core::nn::{SparseBatch, err, param, sparse_matmul, values};
+use llmrouter_core::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values};
 use llmrouter_core::rng::SplitMix64;
 use llmrouter_core::{
     Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
@@ -172,21 +173,41 @@ pub struct MfTrainer {
 
 struct Net {
     vectors: Var,
-    projection: Var,
+    projection: SparseLayer,
     classifier: Var,
 }
 
 impl Net {
-    /// `z_winner - z_loser` for a batch of (query, winner, loser).
-    fn margins(&self, x: &SparseBatch, winners: &Tensor, losers: &Tensor) -> Result<Tensor> {
-        let proj = sparse_matmul(x, self.projection.as_tensor())?;
+    /// `z_winner - z_loser` for a batch of (query, winner, loser), given the queries' projection.
+    fn margins(&self, proj: &Tensor, winners: &Tensor, losers: &Tensor) -> Result<Tensor> {
         let side = |ids: &Tensor| -> Result<Tensor> {
             let v = self.vectors.as_tensor().index_select(ids, 0).map_err(err)?;
             let norm = v.sqr().map_err(err)?.sum_keepdim(D::Minus1).map_err(err)?.sqrt().map_err(err)?;
             let v = v.broadcast_div(&(norm + 1e-8).map_err(err)?).map_err(err)?;
-            (v * &proj).map_err(err)?.matmul(self.classifier.as_tensor()).map_err(err)
+            (v * proj).map_err(err)?.matmul(self.classifier.as_tensor()).map_err(err)
         };
         (side(winners)? - side(losers)?).map_err(err)
+    }
+
+    /// One optimisation step on a batch of (query row, winner, loser); returns the loss.
+    fn step(
+        &mut self,
+        opt: &mut AdamW,
+        batch: &[(u32, u32, u32)],
+        x: &[Vec<(u32, f32)>],
+        dev: &CDevice,
+    ) -> Result<f32> {
+        let refs: Vec<&[(u32, f32)]> = batch.iter().map(|(r, _, _)| x[*r as usize].as_slice()).collect();
+        let ids = |k: fn(&(u32, u32, u32)) -> u32| {
+            Tensor::from_vec(batch.iter().map(k).collect::<Vec<u32>>(), batch.len(), dev).map_err(err)
+        };
+        let (winners, losers) = (ids(|p| p.1)?, ids(|p| p.2)?);
+        let proj = leaf(self.projection.forward(&refs), refs.len(), self.projection.outputs(), dev)?;
+        let loss = pair_loss(&self.margins(proj.as_tensor(), &winners, &losers)?)?;
+        let grads = loss.backward().map_err(err)?;
+        opt.step(&grads).map_err(err)?;
+        self.projection.step(&refs, &leaf_grad(&grads, &proj)?);
+        loss.to_scalar::<f32>().map_err(err)
     }
 
     fn snapshot(&self, embedder: &EmbedderSpec, input_dim: usize, latent_dim: usize) -> Result<SavedModel> {
@@ -198,7 +219,7 @@ impl Net {
             input_dim,
             latent_dim,
             model_vectors: F32s(values(&v)?),
-            projection: F32s(values(self.projection.as_tensor())?),
+            projection: F32s(self.projection.weights()),
             classifier: F32s(values(self.classifier.as_tensor())?),
         })
     }
@@ -269,12 +290,12 @@ impl Trainer for MfTrainer {
             return Err(self.meta.error("no training query where two models scored differently: nothing to learn"));
         }
         let mut rng = SplitMix64::new(h.seed);
-        let net = Net {
-            vectors: param(&mut rng, &[models, h.latent_dim], 1.0, &dev)?,
-            projection: param(&mut rng, &[input_dim, h.latent_dim], 0.5, &dev)?,
-            classifier: param(&mut rng, &[h.latent_dim, 1], (1.0 / h.latent_dim as f64).sqrt(), &dev)?,
-        };
-        let vars = vec![net.vectors.clone(), net.projection.clone(), net.classifier.clone()];
+        let vectors = param(&mut rng, &[models, h.latent_dim], 1.0, &dev)?;
+        let projection =
+            SparseLayer::new(&mut rng, input_dim, h.latent_dim, 0.5, SparseAdam::new(h.lr, h.weight_decay));
+        let classifier = param(&mut rng, &[h.latent_dim, 1], (1.0 / h.latent_dim as f64).sqrt(), &dev)?;
+        let mut net = Net { vectors, projection, classifier };
+        let vars = vec![net.vectors.clone(), net.classifier.clone()];
         let mut opt = AdamW::new(vars, ParamsAdamW { lr: h.lr, weight_decay: h.weight_decay, ..Default::default() })
             .map_err(err)?;
         let mut best: Option<(f32, usize, SavedModel)> = None;
@@ -285,14 +306,7 @@ impl Trainer for MfTrainer {
             rng.shuffle(&mut pairs);
             let mut total = 0.0f64;
             for batch in pairs.chunks(h.batch_size) {
-                let refs: Vec<&[(u32, f32)]> = batch.iter().map(|(r, _, _)| x[*r as usize].as_slice()).collect();
-                let winners = Tensor::from_vec(batch.iter().map(|p| p.1).collect::<Vec<u32>>(), batch.len(), &dev)
-                    .map_err(err)?;
-                let losers = Tensor::from_vec(batch.iter().map(|p| p.2).collect::<Vec<u32>>(), batch.len(), &dev)
-                    .map_err(err)?;
-                let loss = pair_loss(&net.margins(&SparseBatch::new(&refs, &dev)?, &winners, &losers)?)?;
-                opt.backward_step(&loss).map_err(err)?;
-                total += f64::from(loss.to_scalar::<f32>().map_err(err)?) * batch.len() as f64;
+                total += f64::from(net.step(&mut opt, batch, &x, &dev)?) * batch.len() as f64;
             }
             let snapshot = net.snapshot(&p.spec, input_dim, h.latent_dim)?;
             let score = if val_rows.is_empty() { 0.0 } else { routed_score(&snapshot, &x, &p.set.scores, &val_rows) };

@@ -1,7 +1,8 @@
 //! `mlprouter`: a multi-layer perceptron on the query embedding that predicts every candidate's
 //! score at once (multi-output regression with sigmoid outputs and masked binary cross-entropy
-//! against the measured scores), trained with AdamW in candle; the decision follows
-//! `metric.weights`.
+//! against the measured scores), trained with AdamW; the decision follows `metric.weights`.
+//! The sparse first layer is `llmrouter_core::nn::SparseLayer` (lazy Adam over the rows a batch
+//! touches), the rest of the network candle tensors with candle's AdamW.
 //!
 //! Why regression of every model's score rather than classification of the best model: scores
 //! can be traded against cost (a classifier's "best model" label has already fixed the trade-off
@@ -19,7 +20,7 @@ use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
 use llmrouter_core::learn::{CostModel, F32s, Predictions, fold, par_chunks, prepare};
 use llmrouter_core::nn::candle_core::{Device as CDevice, Tensor, Var};
 use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use llmrouter_core::nn::{SparseBatch, err, param, sparse_matmul, values, zeros};
+use llmrouter_core::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values, zeros};
 use llmrouter_core::rng::SplitMix64;
 use llmrouter_core::{
     Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
@@ -215,16 +216,24 @@ pub struct MlpTrainer {
 }
 
 struct Net {
+    /// The sparse first layer's weights (its bias is `biases[0]`).
+    first: SparseLayer,
+    /// The dense layers after it.
     weights: Vec<Var>,
+    /// One bias per layer, the first layer's included.
     biases: Vec<Var>,
     activation: Activation,
 }
 
 impl Net {
-    fn logits(&self, x: &SparseBatch) -> Result<Tensor> {
-        let mut h =
-            sparse_matmul(x, self.weights[0].as_tensor())?.broadcast_add(self.biases[0].as_tensor()).map_err(err)?;
-        for (w, b) in self.weights.iter().zip(&self.biases).skip(1) {
+    /// The first layer's output without bias, as a candle leaf, for rows `x`.
+    fn first(&self, x: &[&[(u32, f32)]], dev: &CDevice) -> Result<Var> {
+        leaf(self.first.forward(x), x.len(), self.first.outputs(), dev)
+    }
+
+    fn logits(&self, first: &Tensor) -> Result<Tensor> {
+        let mut h = first.broadcast_add(self.biases[0].as_tensor()).map_err(err)?;
+        for (w, b) in self.weights.iter().zip(&self.biases[1..]) {
             h = self
                 .activation
                 .tensor(&h)?
@@ -237,8 +246,8 @@ impl Net {
     }
 
     /// Masked binary cross-entropy with logits, averaged over measured cells.
-    fn loss(&self, x: &SparseBatch, y: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let z = self.logits(x)?;
+    fn loss(&self, first: &Tensor, y: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let z = self.logits(first)?;
         let per = (z.relu().map_err(err)? - (&z * y).map_err(err)?).map_err(err)?;
         let soft =
             ((z.abs().map_err(err)?.neg().map_err(err)?.exp().map_err(err)? + 1.0).map_err(err)?.log()).map_err(err)?;
@@ -247,15 +256,29 @@ impl Net {
         (per.sum_all().map_err(err)? / f64::from(n)).map_err(err)
     }
 
+    /// One optimisation step on rows `x`; returns the loss.
+    fn step(&mut self, opt: &mut AdamW, x: &[&[(u32, f32)]], y: &Tensor, mask: &Tensor) -> Result<f32> {
+        let first = self.first(x, y.device())?;
+        let loss = self.loss(first.as_tensor(), y, mask)?;
+        let grads = loss.backward().map_err(err)?;
+        opt.step(&grads).map_err(err)?;
+        self.first.step(x, &leaf_grad(&grads, &first)?);
+        loss.to_scalar::<f32>().map_err(err)
+    }
+
     fn snapshot(&self) -> Result<Vec<Layer>> {
-        self.weights
-            .iter()
-            .zip(&self.biases)
-            .map(|(w, b)| {
-                let (inputs, outputs) = w.as_tensor().dims2().map_err(err)?;
-                Ok(Layer { inputs, outputs, w: F32s(values(w.as_tensor())?), b: F32s(values(b.as_tensor())?) })
-            })
-            .collect()
+        let (inputs, outputs) = self.first.shape();
+        let mut layers = vec![Layer {
+            inputs,
+            outputs,
+            w: F32s(self.first.weights()),
+            b: F32s(values(self.biases[0].as_tensor())?),
+        }];
+        for (w, b) in self.weights.iter().zip(&self.biases[1..]) {
+            let (inputs, outputs) = w.as_tensor().dims2().map_err(err)?;
+            layers.push(Layer { inputs, outputs, w: F32s(values(w.as_tensor())?), b: F32s(values(b.as_tensor())?) });
+        }
+        Ok(layers)
     }
 }
 
@@ -326,16 +349,15 @@ impl Trainer for MlpTrainer {
         let mut biases = Vec::new();
         let last = sizes.len() - 2;
         let means = p.set.model_means();
+        // Sparse unit-norm inputs: the first layer's sums have the weights' variance. The
+        // output layer starts near zero with biases at each model's mean score, so the
+        // network starts from "every query is average" and moves away only on evidence.
+        let first = SparseLayer::new(&mut rng, sizes[0], sizes[1], 0.5, SparseAdam::new(h.lr, h.alpha));
         for (k, pair) in sizes.windows(2).enumerate() {
-            // Sparse unit-norm inputs: the first layer's sums have the weights' variance. The
-            // output layer starts near zero with biases at each model's mean score, so the
-            // network starts from "every query is average" and moves away only on evidence.
-            let std = match k {
-                0 => 0.5,
-                k if k == last => 0.01,
-                _ => (2.0 / pair[0] as f64).sqrt(),
-            };
-            weights.push(param(&mut rng, &[pair[0], pair[1]], std, &dev)?);
+            if k > 0 {
+                let std = if k == last { 0.01 } else { (2.0 / pair[0] as f64).sqrt() };
+                weights.push(param(&mut rng, &[pair[0], pair[1]], std, &dev)?);
+            }
             if k == last {
                 let logits: Vec<f32> =
                     means.iter().map(|m| (m.clamp(0.01, 0.99) / (1.0 - m.clamp(0.01, 0.99))).ln()).collect();
@@ -345,7 +367,7 @@ impl Trainer for MlpTrainer {
                 biases.push(zeros(&[pair[1]], &dev)?);
             }
         }
-        let net = Net { weights, biases, activation: h.activation };
+        let mut net = Net { first, weights, biases, activation: h.activation };
         let mut vars: Vec<Var> = net.weights.clone();
         vars.extend(net.biases.iter().cloned());
         let params = ParamsAdamW { lr: h.lr, weight_decay: h.alpha, ..Default::default() };
@@ -353,7 +375,6 @@ impl Trainer for MlpTrainer {
 
         let (mut train_rows, val_rows) = p.set.split(h.validation_fraction, h.seed);
         let val_refs: Vec<&[(u32, f32)]> = val_rows.iter().map(|&r| x[r].as_slice()).collect();
-        let val_batch = SparseBatch::new(&val_refs, &dev)?;
         let (val_y, val_mask) = targets(&p.set.scores, &val_rows, &dev)?;
         let mut best: Option<(f32, usize, Vec<Layer>)> = None;
         let mut epochs_run = 0;
@@ -365,15 +386,14 @@ impl Trainer for MlpTrainer {
             for batch in train_rows.chunks(h.batch_size) {
                 let refs: Vec<&[(u32, f32)]> = batch.iter().map(|&r| x[r].as_slice()).collect();
                 let (y, mask) = targets(&p.set.scores, batch, &dev)?;
-                let loss = net.loss(&SparseBatch::new(&refs, &dev)?, &y, &mask)?;
-                opt.backward_step(&loss).map_err(err)?;
-                total += f64::from(loss.to_scalar::<f32>().map_err(err)?) * batch.len() as f64;
+                total += f64::from(net.step(&mut opt, &refs, &y, &mask)?) * batch.len() as f64;
             }
             let train_loss = total / train_rows.len().max(1) as f64;
             let val_loss = if val_rows.is_empty() {
                 train_loss as f32
             } else {
-                net.loss(&val_batch, &val_y, &val_mask)?.to_scalar::<f32>().map_err(err)?
+                let first = net.first(&val_refs, &dev)?;
+                net.loss(first.as_tensor(), &val_y, &val_mask)?.to_scalar::<f32>().map_err(err)?
             };
             let layers = net.snapshot()?;
             let score = if val_rows.is_empty() {

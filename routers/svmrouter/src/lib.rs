@@ -1,11 +1,14 @@
-//! `svmrouter`: one linear SVM per candidate model on the query embedding, predicting whether the
-//! model answers well (score >= 0.5), with Platt-scaled probabilities used as predicted scores;
-//! the decision follows `metric.weights`.
+//! `svmrouter`: one linear classifier per candidate model on the query embedding, whose
+//! probability that the model answers well is used as its predicted score; the decision follows
+//! `metric.weights`.
 //!
-//! Training holds out a seeded `calibration_fraction` of the queries, fits each SVM on the rest,
-//! fits Platt scaling (`sigmoid(a * margin + c)` against the held-out scores, so that the
-//! probability estimates the expected score) on the held-out part, then refits the SVMs on all
-//! queries and keeps the calibration.
+//! Each classifier is the exact minimiser (L-BFGS, `llmrouter_core::linear::fit`) of
+//! `C * sum_i loss_i + |w|^2 / 2`, as scikit-learn's `LogisticRegression(C)` or `LinearSVC(C)`:
+//! - `loss: logistic` (default): log loss against the measured scores as soft targets, so
+//!   `sigmoid(margin)` already estimates the expected score.
+//! - `loss: squared_hinge`: a linear SVM on `score >= 0.5`; its margins become probabilities by
+//!   Platt scaling (`sigmoid(a * margin + c)`) fitted on a seeded held-out `calibration_fraction`,
+//!   after which the SVMs are refitted on all queries and keep the calibration.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,21 +30,40 @@ const NAME: &str = "svmrouter";
 pub struct Hparams {
     /// Only `linear` is supported (default).
     pub kernel: String,
-    /// Inverse regularisation strength, as in scikit-learn's SVC (default 1.0).
+    /// `logistic` (default) or `squared_hinge`.
+    pub loss: SvmLoss,
+    /// Inverse regularisation strength, as in scikit-learn (default 0.2).
     #[serde(rename = "C")]
     pub c: f64,
-    /// SGD passes over the data (default 15).
-    pub epochs: usize,
-    /// Share of queries held out to fit the probability calibration (default 0.2).
+    /// Most L-BFGS iterations per classifier (default 300).
+    pub max_iter: usize,
+    /// Share of queries held out to fit the Platt calibration of `squared_hinge` (default 0.2).
     pub calibration_fraction: f64,
-    /// Seed of the SGD order and the hold-out split (default 42).
+    /// Seed of the hold-out split (default 42).
     pub seed: u64,
 }
 
 impl Default for Hparams {
     fn default() -> Self {
-        Hparams { kernel: "linear".into(), c: 1.0, epochs: 15, calibration_fraction: 0.2, seed: 42 }
+        Hparams {
+            kernel: "linear".into(),
+            loss: SvmLoss::Logistic,
+            c: 0.2,
+            max_iter: 300,
+            calibration_fraction: 0.2,
+            seed: 42,
+        }
     }
+}
+
+/// The classifiers' loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SvmLoss {
+    /// Logistic regression on the scores as soft targets.
+    Logistic,
+    /// Linear SVM (scikit-learn's `LinearSVC` loss) with Platt scaling.
+    SquaredHinge,
 }
 
 /// One model's classifier and calibration.
@@ -104,11 +126,10 @@ impl Router for SvmRouter {
         let scores = par_chunks(&x, |part| {
             part.iter()
                 .map(|v| {
-                    let s = v;
                     self.model
                         .classifiers
                         .iter()
-                        .map(|c| sigmoid(f64::from(c.platt_a * c.svm.margin(s) + c.platt_c)) as f32)
+                        .map(|c| sigmoid(f64::from(c.platt_a * c.svm.margin(v) + c.platt_c)) as f32)
                         .collect()
                 })
                 .collect()
@@ -140,6 +161,9 @@ impl Trainer for SvmTrainer {
         if !(hparams.c > 0.0 && hparams.c.is_finite()) {
             return Err(meta.config.key_error("hparam.C", "must be a positive number"));
         }
+        if hparams.max_iter == 0 {
+            return Err(meta.config.key_error("hparam.max_iter", "must be at least 1"));
+        }
         if !(0.05..0.9).contains(&hparams.calibration_fraction) {
             return Err(meta.config.key_error("hparam.calibration_fraction", "must be between 0.05 and 0.9"));
         }
@@ -150,57 +174,84 @@ impl Trainer for SvmTrainer {
     fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
         let p = prepare(&self.meta, progress)?;
         let h = &self.hparams;
-        let x: Vec<Vec<(u32, f32)>> = p.x.clone();
         let dim = p.embedder.dim();
         let models = p.set.models.len();
-        let (fit_rows, cal_rows) = p.set.split(h.calibration_fraction, h.seed);
-        let lambda_all = 1.0 / (h.c * x.len() as f64);
-        let lambda_fit = 1.0 / (h.c * fit_rows.len().max(1) as f64);
-        progress.begin(models as u64, "training one SVM per model");
-        let mut classifiers = Vec::with_capacity(models);
-        let mut cal_loss = 0.0f64;
-        for m in 0..models {
-            let targets: Vec<f32> = p.set.scores.iter().map(|r| r[m]).collect();
-            let seed = h.seed.wrapping_add(m as u64);
-            let fit_x: Vec<Vec<(u32, f32)>> = fit_rows.iter().map(|&i| x[i].clone()).collect();
-            let fit_t: Vec<f32> = fit_rows.iter().map(|&i| targets[i]).collect();
-            let svm = linear::train(&fit_x, &fit_t, dim, Loss::Hinge, lambda_fit, h.epochs, seed);
-            let margins: Vec<f32> = cal_rows.iter().map(|&i| svm.margin(&x[i])).collect();
-            let cal_t: Vec<f32> = cal_rows.iter().map(|&i| targets[i]).collect();
-            let (a, c) = linear::platt(&margins, &cal_t);
-            for (mg, t) in margins.iter().zip(&cal_t).filter(|(_, t)| !t.is_nan()) {
-                let q = sigmoid(f64::from(a * mg + c)).clamp(1e-7, 1.0 - 1e-7);
-                cal_loss -= f64::from(*t) * q.ln() + (1.0 - f64::from(*t)) * (1.0 - q).ln();
+        let all: Vec<usize> = (0..p.set.len()).collect();
+        let fit =
+            |rows: &[usize], loss| linear::fit_columns(&p.x, &p.set.scores, rows, dim, loss, 1.0 / h.c, h.max_iter);
+        progress.begin(1, "fitting one classifier per model");
+        let (classifiers, quality) = match h.loss {
+            SvmLoss::Logistic => {
+                let classifiers: Vec<Classifier> = fit(&all, Loss::Logistic)
+                    .into_iter()
+                    .map(|svm| Classifier { svm, platt_a: 1.0, platt_c: 0.0 })
+                    .collect();
+                let loss = log_loss(&classifiers, &p.x, &p.set.scores, &all);
+                (classifiers, format!("training log loss {loss:.4} per (query, model)"))
             }
-            let svm = linear::train(&x, &targets, dim, Loss::Hinge, lambda_all, h.epochs, seed);
-            classifiers.push(Classifier { svm, platt_a: a, platt_c: c });
-            progress.advance(1);
-        }
+            SvmLoss::SquaredHinge => {
+                let (fit_rows, cal_rows) = p.set.split(h.calibration_fraction, h.seed);
+                let held_out = fit(&fit_rows, Loss::SquaredHinge);
+                let calibrations: Vec<(f32, f32)> = (0..models)
+                    .map(|m| {
+                        let margins: Vec<f32> = cal_rows.iter().map(|&i| held_out[m].margin(&p.x[i])).collect();
+                        let targets: Vec<f32> = cal_rows.iter().map(|&i| p.set.scores[i][m]).collect();
+                        linear::platt(&margins, &targets)
+                    })
+                    .collect();
+                let calibrated: Vec<Classifier> = held_out
+                    .into_iter()
+                    .zip(&calibrations)
+                    .map(|(svm, &(platt_a, platt_c))| Classifier { svm, platt_a, platt_c })
+                    .collect();
+                let loss = log_loss(&calibrated, &p.x, &p.set.scores, &cal_rows);
+                let classifiers = fit(&all, Loss::SquaredHinge)
+                    .into_iter()
+                    .zip(calibrations)
+                    .map(|(svm, (platt_a, platt_c))| Classifier { svm, platt_a, platt_c })
+                    .collect();
+                (
+                    classifiers,
+                    format!("calibration log loss {loss:.4} per (query, model) on {} held-out queries", cal_rows.len()),
+                )
+            }
+        };
+        progress.advance(1);
         progress.finish();
         let model = SavedModel { embedder: p.spec, classifiers };
         model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &model)?;
         Ok(TrainReport {
             model_path: self.save_path.clone(),
             metrics: vec![
-                ("training queries".into(), x.len().to_string()),
+                ("training queries".into(), p.set.len().to_string()),
                 ("embedder".into(), p.embedder.id()),
-                (
-                    "calibration log loss".into(),
-                    format!(
-                        "{:.4} per (query, model) on {} held-out queries",
-                        cal_loss / (cal_rows.len() * models).max(1) as f64,
-                        cal_rows.len()
-                    ),
-                ),
+                ("loss".into(), format!("{:?}, C = {}", h.loss, h.c)),
+                ("fit".into(), quality),
             ],
         })
     }
 }
 
+/// Mean log loss of the calibrated probabilities against the measured scores on `rows`.
+fn log_loss(classifiers: &[Classifier], x: &[Vec<(u32, f32)>], scores: &[Vec<f32>], rows: &[usize]) -> f64 {
+    let (mut total, mut n) = (0.0f64, 0usize);
+    for &i in rows {
+        for (c, &t) in classifiers.iter().zip(&scores[i]) {
+            if t.is_nan() {
+                continue;
+            }
+            let q = sigmoid(f64::from(c.platt_a * c.svm.margin(&x[i]) + c.platt_c)).clamp(1e-7, 1.0 - 1e-7);
+            total -= f64::from(t) * q.ln() + (1.0 - f64::from(t)) * (1.0 - q).ln();
+            n += 1;
+        }
+    }
+    total / n.max(1) as f64
+}
+
 llmrouter_core::register_router! {
     router: SvmRouter,
     name: "svmrouter",
-    summary: "One linear SVM per model on the query embedding, Platt-calibrated scores; cost-aware",
+    summary: "One linear classifier per model (logistic regression or SVM) on the query embedding; cost-aware",
     docs: include_str!("../README.md"),
     trainer: SvmTrainer,
 }
