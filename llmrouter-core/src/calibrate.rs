@@ -2,11 +2,12 @@
 //!
 //! A router that predicts per-model scores decides by `w_perf * score - w_cost * normalised cost`;
 //! `w_cost` sets how much it spends, but not in a unit anyone budgets in. [`choose`] finds, on
-//! labelled validation data, the `w_cost` with the highest mean score whose picks stay within a
-//! [`Budget`]: a mean cost per query, or a largest share of queries sent to one model (RouteLLM's
-//! "strong model percentage"). The result is stored in the model file ([`write`]) and applied
-//! whenever the router is built from it ([`apply`]), so `infer` and `eval` (any router built from the file) honour it; an
-//! explicit cost weight (`eval --cost-weight`) still wins, and retraining drops it.
+//! labelled validation data, the least `w_cost` whose picks stay within a [`Budget`] (a mean cost
+//! per query, or a largest share of queries sent to one model, RouteLLM's "strong model
+//! percentage"), mixing in a neighbouring weight for a share of queries where the spend jumps.
+//! The result is stored in the model file ([`write()`]) and applied whenever a router is built
+//! from that file ([`apply()`]), so `infer` and `eval` honour it; an explicit cost weight
+//! (`eval --cost-weight`) still wins, and retraining drops it.
 
 use std::path::{Path, PathBuf};
 

@@ -433,15 +433,41 @@ impl Embedder for MiniLm {
         self.forward(&[&tokens]).map(|mut v| v.pop().unwrap_or_default())
     }
 
+    /// Groups of up to [`BATCH_TOKENS`] tokens, taken in turn by one worker per core (the
+    /// attention, norms and activations run on the worker; only the matrix products would
+    /// otherwise use more than one core).
     fn embed_batch(&self, texts: &[&str], progress: &dyn Progress) -> Result<Vec<Vec<f32>>> {
         let tokens = texts.iter().map(|t| self.tokens(t)).collect::<Result<Vec<_>>>()?;
-        let mut out = Vec::with_capacity(texts.len());
-        for group in token_groups(&tokens) {
-            let batch: Vec<&[u32]> = group.iter().map(Vec::as_slice).collect();
-            out.extend(self.forward(&batch)?);
-            progress.advance(group.len() as u64);
+        let groups = token_groups(&tokens);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(groups.len()).max(1);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done: Vec<Result<Vec<(usize, Vec<Vec<f32>>)>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let g = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(group) = groups.get(g) else { break };
+                            let batch: Vec<&[u32]> = group.iter().map(Vec::as_slice).collect();
+                            mine.push((g, self.forward(&batch)?));
+                            progress.advance(group.len() as u64);
+                        }
+                        Ok(mine)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::router("embedding", "a MiniLM worker panicked"))))
+                .collect()
+        });
+        let mut parts: Vec<(usize, Vec<Vec<f32>>)> = Vec::with_capacity(groups.len());
+        for d in done {
+            parts.extend(d?);
         }
-        Ok(out)
+        parts.sort_by_key(|(g, _)| *g);
+        Ok(parts.into_iter().flat_map(|(_, v)| v).collect())
     }
 }
 
