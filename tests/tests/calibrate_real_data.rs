@@ -1,12 +1,15 @@
-//! Budget calibration on real data: knnrouter, retrained without a 20% validation share of the
-//! training split, calibrated there for three mean-cost budgets (a quarter, half and three
+//! Budget calibration on real data: a router, retrained without a 20% validation share of the
+//! training split, is calibrated there for three mean-cost budgets (a quarter, half and three
 //! quarters of the way from the cheapest to the best single model's mean cost). On the validation
-//! share it spends within 1% below each budget. On the test split:
-//! - `routellm_mmlu` (test drawn like train): within 10% of each budget;
-//! - `llmrouter_dc`: within 20%. Its test split is not drawn like its training split: 50 queries
-//!   of each of 10 tasks, two of them (agentverse-logicgrid, commongen) absent from training, and
-//!   four training tasks (math, commonsense_qa, arc_challenge, openbook_qa) absent from test. A
-//!   cost weight buys a different spend on a different task mix; the figures are in the note.
+//! share it spends at most the budget and at least 97% of it (one long query can move the mean of
+//! a thousand by a percent). On the test split:
+//! - mlprouter lands within 10% of each budget on `llmrouter_dc` and `routellm_mmlu`;
+//! - knnrouter within 10% on `routellm_mmlu` (test drawn like train) and within 20% on
+//!   `llmrouter_dc`, whose test split is not drawn like its training split: 50 queries of each of
+//!   10 tasks, two of them (agentverse-logicgrid, commongen) absent from training, four training
+//!   tasks (math, commonsense_qa, arc_challenge, openbook_qa) absent from test, and 119 test
+//!   queries that appear word for word in training (on which knnrouter is most sure of a cheap
+//!   model). A cost weight buys a different spend on a different task mix.
 //!
 //! `cargo test -p llmrouter-tests --test calibrate_real_data -- --nocapture` prints the figures.
 
@@ -18,13 +21,12 @@ use llmrouter_core::meta::Holdout;
 use llmrouter_core::{Config, MetaRouter, MetricWeights, NoProgress, registry};
 use llmrouter_tests::{shared_data, temp_dir, workspace_root};
 
-fn calibrated_cost_lands_near_the_budget(dataset: &str, tolerance: f64) {
+fn calibrated_cost_lands_near_the_budget(router: &str, dataset: &str, tolerance: f64) {
     if shared_data().is_none() {
         return;
     }
     std::env::set_current_dir(workspace_root()).expect("cd");
-    let router = "knnrouter";
-    let model = temp_dir(&format!("calibrate-{dataset}")).join("knn.json");
+    let model = temp_dir(&format!("calibrate-{router}-{dataset}")).join("model.json");
     let config = Config::load(workspace_root().join(format!("configs/{dataset}.yaml"))).expect("config");
     let meta = MetaRouter::from_config(config.with_model_path(&model), router)
         .expect("meta")
@@ -43,7 +45,7 @@ fn calibrated_cost_lands_near_the_budget(dataset: &str, tolerance: f64) {
         let o = calibrate::outcome(&test_pred, &test, weights, &budget).expect("test outcome");
         let off = o.mean_cost / usd - 1.0;
         eprintln!(
-            "{dataset} budget {usd:.4e}: cost weight {:.5}, validation {:.4e} (score {:.4}), test {:.4e} ({:+.1}%, score {:.4})",
+            "{router} on {dataset}, budget {usd:.4e}: cost weight {:.5}, validation {:.4e} (score {:.4}), test {:.4e} ({:+.1}%, score {:.4})",
             c.cost_weight,
             c.validation_mean_cost,
             c.validation_mean_score,
@@ -51,10 +53,10 @@ fn calibrated_cost_lands_near_the_budget(dataset: &str, tolerance: f64) {
             off * 100.0,
             o.mean_score
         );
-        assert!(c.validation_mean_cost <= usd && c.validation_mean_cost >= 0.99 * usd, "validation spend {c:?}");
+        assert!(c.validation_mean_cost <= usd && c.validation_mean_cost >= 0.97 * usd, "validation spend {c:?}");
         assert!(
             off.abs() <= tolerance,
-            "{dataset}: test mean cost {:.4e} is {:+.1}% off the budget {usd:.4e}",
+            "{router} on {dataset}: test mean cost {:.4e} is {:+.1}% off the budget {usd:.4e}",
             o.mean_cost,
             off * 100.0
         );
@@ -70,11 +72,21 @@ fn calibrated_cost_lands_near_the_budget(dataset: &str, tolerance: f64) {
 }
 
 #[test]
-fn llmrouter_dc() {
-    calibrated_cost_lands_near_the_budget("llmrouter_dc", 0.20);
+fn mlprouter_on_llmrouter_dc() {
+    calibrated_cost_lands_near_the_budget("mlprouter", "llmrouter_dc", 0.10);
 }
 
 #[test]
-fn routellm_mmlu() {
-    calibrated_cost_lands_near_the_budget("routellm_mmlu", 0.10);
+fn mlprouter_on_routellm_mmlu() {
+    calibrated_cost_lands_near_the_budget("mlprouter", "routellm_mmlu", 0.10);
+}
+
+#[test]
+fn knnrouter_on_llmrouter_dc() {
+    calibrated_cost_lands_near_the_budget("knnrouter", "llmrouter_dc", 0.20);
+}
+
+#[test]
+fn knnrouter_on_routellm_mmlu() {
+    calibrated_cost_lands_near_the_budget("knnrouter", "routellm_mmlu", 0.10);
 }
