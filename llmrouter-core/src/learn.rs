@@ -120,6 +120,53 @@ impl Predictions {
     }
 }
 
+/// What a router that decides by predicted per-model scores holds besides its model (the cost
+/// estimate, `metric.weights`, the candidate names), and the steps every such router shares:
+/// check and embed the queries, assemble [`Predictions`], decide.
+#[derive(Debug, Clone)]
+pub struct ScoreRouting {
+    router: &'static str,
+    costs: CostModel,
+    metric: MetricWeights,
+    names: Vec<String>,
+}
+
+impl ScoreRouting {
+    /// For `router`, with `meta`'s candidates, prices and weights.
+    pub fn new(router: &'static str, meta: &MetaRouter) -> Self {
+        ScoreRouting {
+            router,
+            costs: CostModel::from_meta(meta),
+            metric: meta.config.metric,
+            names: meta.candidates.names().into_iter().map(String::from).collect(),
+        }
+    }
+
+    /// Rejects empty queries, then embeds them sparsely (precomputed embeddings used as is).
+    pub fn inputs(
+        &self,
+        embedder: &dyn crate::embed::Embedder,
+        queries: &[QueryInput],
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
+        for q in queries {
+            q.check(self.router)?;
+        }
+        crate::embed::embed_queries_sparse(embedder, queries, &crate::NoProgress)
+    }
+
+    /// Predictions from per-query scores in candidate order, with each query's estimated costs.
+    pub fn predictions(&self, queries: &[QueryInput], scores: Vec<Vec<f32>>) -> Predictions {
+        let costs = queries.iter().map(|q| self.costs.estimate(&q.query)).collect();
+        Predictions { models: self.names.clone(), scores, costs }
+    }
+
+    /// The decisions for `queries` from the router's predictions.
+    pub fn decide(&self, queries: &[QueryInput], predictions: Option<Predictions>) -> Result<Vec<RouteDecision>> {
+        let p = predictions.ok_or_else(|| Error::router(self.router, "no predictions"))?;
+        Ok(p.decide_all(self.router, queries, self.metric))
+    }
+}
+
 fn round(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }

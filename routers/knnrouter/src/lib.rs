@@ -15,12 +15,11 @@
 
 use std::path::PathBuf;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
-use llmrouter_core::learn::{CostModel, F32s, Predictions, U32s, par_chunks, prepare};
+use llmrouter_core::embed::{Embedder, EmbedderSpec};
+use llmrouter_core::learn::{F32s, Predictions, ScoreRouting, U32s, par_chunks, prepare};
 use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
-    Trainer, model_file,
+    Device, Error, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer, model_file,
 };
 use serde::{Deserialize, Serialize};
 
@@ -235,9 +234,7 @@ pub struct KnnRouter {
     model: SavedModel,
     index: Index,
     embedder: std::sync::Arc<dyn Embedder>,
-    costs: CostModel,
-    metric: MetricWeights,
-    names: Vec<String>,
+    routing: ScoreRouting,
 }
 
 impl Router for KnnRouter {
@@ -254,14 +251,7 @@ impl Router for KnnRouter {
             return Err(Error::model(&path, "corrupted: score table does not match the training rows"));
         }
         let index = Index::from_csr(embedder.dim(), &model.indptr.0, &model.indices.0, &model.values.0);
-        Ok(KnnRouter {
-            model,
-            index,
-            embedder,
-            costs: CostModel::from_meta(&meta),
-            metric: meta.config.metric,
-            names: meta.candidates.names().into_iter().map(String::from).collect(),
-        })
+        Ok(KnnRouter { model, index, embedder, routing: ScoreRouting::new(NAME, &meta) })
     }
 
     fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
@@ -269,15 +259,11 @@ impl Router for KnnRouter {
     }
 
     fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
-        let p = self.predict(queries)?.ok_or_else(|| Error::router(NAME, "no predictions"))?;
-        Ok(p.decide_all(NAME, queries, self.metric))
+        self.routing.decide(queries, self.predict(queries)?)
     }
 
     fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
-        for q in queries {
-            q.check(NAME)?;
-        }
-        let x = embed_queries_sparse(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        let x = self.routing.inputs(self.embedder.as_ref(), queries)?;
         let m = &self.model;
         let scores = par_chunks(&x, |part| {
             part.iter()
@@ -287,8 +273,7 @@ impl Router for KnnRouter {
                 })
                 .collect()
         });
-        let costs = queries.iter().map(|q| self.costs.estimate(&q.query)).collect();
-        Ok(Some(Predictions { models: self.names.clone(), scores, costs }))
+        Ok(Some(self.routing.predictions(queries, scores)))
     }
 }
 

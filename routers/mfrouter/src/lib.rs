@@ -13,15 +13,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
-use llmrouter_core::learn::{CostModel, F32s, Predictions, fold, par_chunks, prepare};
+use llmrouter_core::embed::{Embedder, EmbedderSpec};
+use llmrouter_core::learn::{F32s, Predictions, ScoreRouting, fold, par_chunks, prepare};
 use llmrouter_core::nn::candle_core::{D, Device as CDevice, Tensor, Var};
 use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use llmrouter_core::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values};
 use llmrouter_core::rng::SplitMix64;
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
-    Trainer, model_file,
+    Device, Error, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer, model_file,
 };
 use serde::{Deserialize, Serialize};
 
@@ -116,9 +115,7 @@ impl SavedModel {
 pub struct MfRouter {
     model: SavedModel,
     embedder: Arc<dyn Embedder>,
-    costs: CostModel,
-    metric: MetricWeights,
-    names: Vec<String>,
+    routing: ScoreRouting,
 }
 
 impl Router for MfRouter {
@@ -135,13 +132,7 @@ impl Router for MfRouter {
         {
             return Err(Error::model(&path, "corrupted: array sizes do not match the candidates and latent_dim"));
         }
-        Ok(MfRouter {
-            model,
-            embedder,
-            costs: CostModel::from_meta(&meta),
-            metric: meta.config.metric,
-            names: meta.candidates.names().into_iter().map(String::from).collect(),
-        })
+        Ok(MfRouter { model, embedder, routing: ScoreRouting::new(NAME, &meta) })
     }
 
     fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
@@ -149,18 +140,13 @@ impl Router for MfRouter {
     }
 
     fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
-        let p = self.predict(queries)?.ok_or_else(|| Error::router(NAME, "no predictions"))?;
-        Ok(p.decide_all(NAME, queries, self.metric))
+        self.routing.decide(queries, self.predict(queries)?)
     }
 
     fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
-        for q in queries {
-            q.check(NAME)?;
-        }
-        let x = embed_queries_sparse(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        let x = self.routing.inputs(self.embedder.as_ref(), queries)?;
         let scores = par_chunks(&x, |part| part.iter().map(|v| self.model.win_rates(v)).collect());
-        let costs = queries.iter().map(|q| self.costs.estimate(&q.query)).collect();
-        Ok(Some(Predictions { models: self.names.clone(), scores, costs }))
+        Ok(Some(self.routing.predictions(queries, scores)))
     }
 }
 

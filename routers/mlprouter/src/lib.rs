@@ -16,15 +16,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
-use llmrouter_core::learn::{CostModel, F32s, Predictions, fold, par_chunks, prepare};
+use llmrouter_core::embed::{Embedder, EmbedderSpec};
+use llmrouter_core::learn::{F32s, Predictions, ScoreRouting, fold, par_chunks, prepare};
 use llmrouter_core::nn::candle_core::{Device as CDevice, Tensor, Var};
 use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use llmrouter_core::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values, zeros};
 use llmrouter_core::rng::SplitMix64;
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
-    Trainer, model_file,
+    Device, Error, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer, model_file,
 };
 use serde::{Deserialize, Serialize};
 
@@ -161,9 +160,7 @@ impl SavedModel {
 pub struct MlpRouter {
     model: SavedModel,
     embedder: Arc<dyn Embedder>,
-    costs: CostModel,
-    metric: MetricWeights,
-    names: Vec<String>,
+    routing: ScoreRouting,
 }
 
 impl Router for MlpRouter {
@@ -179,13 +176,7 @@ impl Router for MlpRouter {
         if !shapes_ok {
             return Err(Error::model(&path, "corrupted: layer shapes do not match the embedder and the candidates"));
         }
-        Ok(MlpRouter {
-            model,
-            embedder,
-            costs: CostModel::from_meta(&meta),
-            metric: meta.config.metric,
-            names: meta.candidates.names().into_iter().map(String::from).collect(),
-        })
+        Ok(MlpRouter { model, embedder, routing: ScoreRouting::new(NAME, &meta) })
     }
 
     fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
@@ -193,18 +184,13 @@ impl Router for MlpRouter {
     }
 
     fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
-        let p = self.predict(queries)?.ok_or_else(|| Error::router(NAME, "no predictions"))?;
-        Ok(p.decide_all(NAME, queries, self.metric))
+        self.routing.decide(queries, self.predict(queries)?)
     }
 
     fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
-        for q in queries {
-            q.check(NAME)?;
-        }
-        let x = embed_queries_sparse(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        let x = self.routing.inputs(self.embedder.as_ref(), queries)?;
         let scores = par_chunks(&x, |part| part.iter().map(|v| self.model.forward(v)).collect());
-        let costs = queries.iter().map(|q| self.costs.estimate(&q.query)).collect();
-        Ok(Some(Predictions { models: self.names.clone(), scores, costs }))
+        Ok(Some(self.routing.predictions(queries, scores)))
     }
 }
 

@@ -13,12 +13,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
-use llmrouter_core::learn::{CostModel, Predictions, par_chunks, prepare};
+use llmrouter_core::embed::{Embedder, EmbedderSpec};
+use llmrouter_core::learn::{Predictions, ScoreRouting, par_chunks, prepare};
 use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
-    Trainer, model_file,
+    Device, Error, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer, model_file,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,9 +84,7 @@ pub struct SavedModel {
 pub struct SvmRouter {
     model: SavedModel,
     embedder: Arc<dyn Embedder>,
-    costs: CostModel,
-    metric: MetricWeights,
-    names: Vec<String>,
+    routing: ScoreRouting,
 }
 
 impl Router for SvmRouter {
@@ -100,13 +97,7 @@ impl Router for SvmRouter {
         {
             return Err(Error::model(&path, "corrupted: classifier shapes do not match the candidates and embedder"));
         }
-        Ok(SvmRouter {
-            model,
-            embedder,
-            costs: CostModel::from_meta(&meta),
-            metric: meta.config.metric,
-            names: meta.candidates.names().into_iter().map(String::from).collect(),
-        })
+        Ok(SvmRouter { model, embedder, routing: ScoreRouting::new(NAME, &meta) })
     }
 
     fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
@@ -114,15 +105,11 @@ impl Router for SvmRouter {
     }
 
     fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
-        let p = self.predict(queries)?.ok_or_else(|| Error::router(NAME, "no predictions"))?;
-        Ok(p.decide_all(NAME, queries, self.metric))
+        self.routing.decide(queries, self.predict(queries)?)
     }
 
     fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
-        for q in queries {
-            q.check(NAME)?;
-        }
-        let x = embed_queries_sparse(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
+        let x = self.routing.inputs(self.embedder.as_ref(), queries)?;
         let scores = par_chunks(&x, |part| {
             part.iter()
                 .map(|v| {
@@ -134,8 +121,7 @@ impl Router for SvmRouter {
                 })
                 .collect()
         });
-        let costs = queries.iter().map(|q| self.costs.estimate(&q.query)).collect();
-        Ok(Some(Predictions { models: self.names.clone(), scores, costs }))
+        Ok(Some(self.routing.predictions(queries, scores)))
     }
 }
 
