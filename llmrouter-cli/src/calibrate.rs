@@ -52,11 +52,15 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
         value: calibration.validation_value,
     };
     let mix = match chosen.mix {
-        Some(m) => format!(" ({:.1}% of queries, by a hash of their text, at {})", m.share * 100.0, m.cost_weight),
+        Some(m) => format!(
+            " ({:.1}% of queries, chosen by a hash of their text, at a weight {:.3e} lower)",
+            m.share * 100.0,
+            chosen.cost_weight - m.cost_weight
+        ),
         None => String::new(),
     };
     let mut text = format!(
-        "calibrated {}: cost weight {}{mix} for {budget}\nstored in {} (`infer` and `eval` use it; `train` drops it)\n",
+        "calibrated {}: cost weight {:.6}{mix} for {budget}\nstored in {} (`infer` and `eval` use it; `train` drops it)\n",
         reg.name,
         chosen.cost_weight,
         model_path.display()

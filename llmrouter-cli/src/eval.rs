@@ -163,7 +163,7 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
             "no per-model predictions: its one point is its curve".to_owned()
         };
         let mix = match e.cost_mix {
-            Some(m) => format!(", {:.1}% of queries at {}", m.share * 100.0, m.cost_weight),
+            Some(m) => format!(", {:.1}% of queries at {:.3e} less", m.share * 100.0, e.cost_weight - m.cost_weight),
             None => String::new(),
         };
         text.push_str(&format!(
