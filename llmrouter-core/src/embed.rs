@@ -302,17 +302,19 @@ fn load_minilm(_settings: &EmbeddingConfig, _config: &Config) -> Result<Box<dyn 
 }
 
 /// Embeds queries as sparse vectors, using a query's precomputed `embedding` as is when its
-/// length is `dim`.
+/// length is `dim` (without copying it densely first).
 pub fn embed_queries_sparse(
     embedder: &dyn Embedder,
     queries: &[QueryInput],
     progress: &dyn Progress,
 ) -> Result<Vec<Vec<(u32, f32)>>> {
-    if !embedder.is_sparse() || queries.iter().any(|q| q.embedding.is_some()) {
-        return Ok(embed_queries(embedder, queries, progress)?.iter().map(|v| to_sparse(v)).collect());
-    }
-    let texts: Vec<&str> = queries.iter().map(|q| q.query.as_str()).collect();
-    embedder.embed_batch_sparse(&texts, progress)
+    split_precomputed(embedder, queries, to_sparse, |texts| {
+        if embedder.is_sparse() {
+            embedder.embed_batch_sparse(texts, progress)
+        } else {
+            Ok(embedder.embed_batch(texts, progress)?.iter().map(|v| to_sparse(v)).collect())
+        }
+    })
 }
 
 /// Embeds queries, using a query's precomputed `embedding` as is when its length is `dim`.
@@ -321,12 +323,23 @@ pub fn embed_queries(
     queries: &[QueryInput],
     progress: &dyn Progress,
 ) -> Result<Vec<Vec<f32>>> {
+    split_precomputed(embedder, queries, <[f32]>::to_vec, |texts| embedder.embed_batch(texts, progress))
+}
+
+/// Each query's vector: `convert` of its precomputed embedding (whose length must be the
+/// embedder's dimension), else `embed` of its text, all texts in one call.
+fn split_precomputed<V: Default>(
+    embedder: &dyn Embedder,
+    queries: &[QueryInput],
+    convert: impl Fn(&[f32]) -> V,
+    embed: impl FnOnce(&[&str]) -> Result<Vec<V>>,
+) -> Result<Vec<V>> {
     let dim = embedder.dim();
-    let mut out: Vec<Option<Vec<f32>>> = Vec::with_capacity(queries.len());
+    let mut out: Vec<Option<V>> = Vec::with_capacity(queries.len());
     let mut todo: Vec<(usize, &str)> = Vec::new();
     for (i, q) in queries.iter().enumerate() {
         match &q.embedding {
-            Some(e) if e.len() == dim => out.push(Some(e.clone())),
+            Some(e) if e.len() == dim => out.push(Some(convert(e))),
             Some(e) => {
                 return Err(Error::router(
                     "embedding",
@@ -343,7 +356,7 @@ pub fn embed_queries(
         }
     }
     let texts: Vec<&str> = todo.iter().map(|(_, t)| *t).collect();
-    let embedded = embedder.embed_batch(&texts, progress)?;
+    let embedded = embed(&texts)?;
     for ((i, _), e) in todo.into_iter().zip(embedded) {
         out[i] = Some(e);
     }
