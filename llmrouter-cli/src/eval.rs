@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use llmrouter_core::calibrate::Budget;
 use llmrouter_core::curve::{self, Anchors, CurveMetrics, CurvePoint};
 use llmrouter_core::eval::{Summary, baselines, one_hot, predict_set, route_set, summarize};
 use llmrouter_core::learn::TrainingSet;
@@ -27,6 +28,8 @@ struct Evaluated {
     cost_weight_from: &'static str,
     /// A calibration's second cost weight and the share of queries it decides.
     cost_mix: Option<llmrouter_core::CostMix>,
+    /// The budget a calibration was chosen for.
+    budget: Option<Budget>,
     /// Operating points: the cost-weight sweep for routers that predict per-model scores,
     /// else the one point of its decisions.
     curve: Vec<CurvePoint>,
@@ -68,7 +71,8 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
                 train(meta.clone(), Device::Cpu)?.train(&Bar::new(quiet))?;
             }
         }
-        let cost_weight_from = match llmrouter_core::calibrate::apply(&mut meta)? {
+        let calibration = llmrouter_core::calibrate::apply(&mut meta)?;
+        let cost_weight_from = match &calibration {
             Some(_) => "calibration in the model file",
             None if args.cost_weight.is_some() => "--cost-weight",
             None => "metric.weights.cost",
@@ -108,6 +112,7 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
             cost_weight: meta.config.metric.cost,
             cost_weight_from,
             cost_mix: meta.config.metric.cost_mix,
+            budget: calibration.map(|c| c.budget),
             curve,
             swept,
             metrics,
@@ -173,6 +178,17 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
             e.cost_weight_from,
             shares.join(", ")
         ));
+        if let Some(budget) = &e.budget {
+            let here = match budget {
+                Budget::MaxCostPerQuery { .. } => e.summary.mean_cost,
+                Budget::MaxShare { model, .. } => e.summary.shares.get(model).copied().unwrap_or(0.0),
+            };
+            text.push_str(&format!(
+                "{}: calibrated for {budget}; here {here:.4e} ({:+.1}% of the budget)\n",
+                e.summary.name,
+                (here / budget.limit() - 1.0) * 100.0
+            ));
+        }
     }
     text.push_str(&per_task_table(&evaluated, &refs));
     if let Some(dir) = &args.output {

@@ -459,6 +459,11 @@ fn calibrate_stores_a_cost_weight_that_infer_and_eval_use() {
     let o = llmrouter(&["eval", "--router", "svmrouter", "--config", config]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("(calibration in the model file)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("calibrated for share of queries sent to llama-3.1-nemotron-51b-instruct <= 10.0%; here"),
+        "{}",
+        stdout(&o)
+    );
     let o = llmrouter(&["eval", "--router", "svmrouter", "--config", config, "--cost-weight", "0"]);
     assert!(stdout(&o).contains("cost weight 0 (--cost-weight)"), "{}", stdout(&o));
     // Retraining writes a model without the calibration.
