@@ -42,7 +42,7 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
     );
     let prepared = calibrate::prepare(reg, meta, &Bar::new(quiet))?;
     let calibration = prepared.calibrate(&budget)?;
-    let (meta, model_path) = (&prepared.meta, &prepared.model_path);
+    let meta = &prepared.meta;
     let weights = meta.config.metric;
     let chosen = Outcome {
         cost_weight: calibration.cost_weight,
@@ -59,29 +59,33 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
         ),
         None => String::new(),
     };
+    let unit = match budget {
+        Budget::MaxCostPerQuery { .. } => "USD/query",
+        Budget::MaxShare { .. } => "share",
+    };
+    let mut table = String::new();
+    table.push_str(&format!(
+        "{:<12} {:>8} {:>10} {:>12} {:>12} {:>12} {:>9}\n",
+        "split", "queries", "mean score", "mean cost", "budgeted", "budget", "vs budget"
+    ));
+    table.push_str(&row("validation", calibration.validation_queries, &chosen, budget.limit()));
+    if meta.config.data_path_value(llmrouter_core::config::DataKey::RoutingDataTest).is_some() {
+        let test = TrainingSet::from_table(&meta, &meta.load_routing_test()?)?;
+        if let Some(pred) = predict_set(prepared.router.as_ref(), &test, &Bar::new(quiet))? {
+            let w = MetricWeights { cost: chosen.cost_weight, cost_mix: chosen.mix, ..weights };
+            let o = calibrate::outcome(&pred, &test, w, &budget)?;
+            table.push_str(&row("test", test.len(), &o, budget.limit()));
+        }
+    }
+    // Only now does the calibrated model replace the one the config names.
+    let model_path = prepared.finish()?;
     let mut text = format!(
         "calibrated {}: cost weight {:.6}{mix} for {budget}\nstored in {} (`infer` and `eval` use it; `train` drops it)\n",
         reg.name,
         chosen.cost_weight,
         model_path.display()
     );
-    let unit = match budget {
-        Budget::MaxCostPerQuery { .. } => "USD/query",
-        Budget::MaxShare { .. } => "share",
-    };
-    text.push_str(&format!(
-        "{:<12} {:>8} {:>10} {:>12} {:>12} {:>12} {:>9}\n",
-        "split", "queries", "mean score", "mean cost", "budgeted", "budget", "vs budget"
-    ));
-    text.push_str(&row("validation", calibration.validation_queries, &chosen, budget.limit()));
-    if meta.config.data_path_value(llmrouter_core::config::DataKey::RoutingDataTest).is_some() {
-        let test = TrainingSet::from_table(&meta, &meta.load_routing_test()?)?;
-        if let Some(pred) = predict_set(prepared.router.as_ref(), &test, &Bar::new(quiet))? {
-            let w = MetricWeights { cost: chosen.cost_weight, cost_mix: chosen.mix, ..weights };
-            let o = calibrate::outcome(&pred, &test, w, &budget)?;
-            text.push_str(&row("test", test.len(), &o, budget.limit()));
-        }
-    }
+    text.push_str(&table);
     text.push_str(&format!("budgeted quantity: {unit}\n"));
     output::stdout(&text)
 }

@@ -446,6 +446,17 @@ fn calibrate_stores_a_cost_weight_that_infer_and_eval_use() {
     assert!(weight > 0.0, "a 10% cap on the priciest model binds on this data: {c}");
     assert!(c["validation_value"].as_f64().expect("share") <= 0.1);
     assert_eq!(c["budget"]["kind"], "max_share");
+    // A calibration that fails after retraining leaves the calibrated model as it was, and no
+    // temporary file behind.
+    let before = std::fs::read(dir.join("svmrouter.json")).expect("model");
+    fails_with(&calibrate(&["--max-cost-per-query", "1e-12"]), &["raise the budget"]);
+    assert_eq!(std::fs::read(dir.join("svmrouter.json")).expect("model"), before);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.contains("calibrating"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // `infer` decides with the stored weight; `eval` reports where its weight came from, and
     // `--cost-weight` overrides it.

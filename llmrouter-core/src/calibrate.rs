@@ -190,14 +190,32 @@ pub fn choose(pred: &Predictions, set: &TrainingSet, weights: MetricWeights, bud
 pub struct Prepared {
     /// The router's config, pointing at the model just written.
     pub meta: MetaRouter,
-    /// The model file written.
+    /// The model file written: a temporary file beside the configured one, removed when this is
+    /// dropped unless [`Prepared::finish`] moved it into place.
     pub model_path: PathBuf,
+    /// Where [`Prepared::finish`] puts it: the config's `model_path.save_model_path`.
+    pub final_path: PathBuf,
     /// The router built from it.
     pub router: Box<dyn Router>,
     /// The held-out validation rows.
     pub validation: TrainingSet,
     /// The router's predictions on them.
     pub predictions: Predictions,
+    temporary: Temporary,
+}
+
+/// A file removed on drop unless kept.
+struct Temporary {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Trains router `reg` on `meta`'s training split minus its holdout ([`MetaRouter::with_holdout`])
@@ -210,12 +228,19 @@ pub fn prepare(reg: &RouterRegistration, meta: MetaRouter, progress: &dyn Progre
     if meta.holdout().is_none() {
         return Err(meta.error("calibration needs a validation share held out of the training data"));
     }
+    // Train into a temporary file beside the configured one, so that a failed calibration leaves
+    // the model the user had in place; route with exactly that model, whatever `load_model_path`
+    // says, and without any calibration the old one carried.
+    let final_path = meta.config.save_model_path_for(reg.name)?;
+    let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = Temporary {
+        path: final_path.with_file_name(format!(".{name}.calibrating-{}", std::process::id())),
+        keep: false,
+    };
+    let mut meta = meta;
+    meta.config = meta.config.clone().with_model_path(&temporary.path);
     let report = build_trainer(meta.clone(), crate::Device::Cpu)?.train(progress)?;
     let model_path = report.model_path;
-    // Route with exactly the model just written, whatever `load_model_path` says, and without any
-    // calibration it may carry.
-    let mut meta = meta;
-    meta.config = meta.config.clone().with_model_path(&model_path);
     let cost = meta.config.metric.cost;
     meta.pin_cost_weight(cost);
     let router = (reg.build)(meta.clone())?;
@@ -229,10 +254,18 @@ pub fn prepare(reg: &RouterRegistration, meta: MetaRouter, progress: &dyn Progre
              that do (knnrouter, svmrouter, mlprouter, mfrouter, elorouter, hybrid_llm)",
         ));
     };
-    Ok(Prepared { meta, model_path, router, validation, predictions })
+    Ok(Prepared { meta, model_path, final_path, router, validation, predictions, temporary })
 }
 
 impl Prepared {
+    /// Moves the calibrated model over the configured model file (an atomic rename) and returns
+    /// its path.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        std::fs::rename(&self.model_path, &self.final_path).map_err(|e| Error::io("write", &self.final_path, e))?;
+        self.temporary.keep = true;
+        Ok(self.final_path.clone())
+    }
+
     /// Chooses the cost weight for `budget` ([`choose`]) and stores it in the model file.
     pub fn calibrate(&self, budget: &Budget) -> Result<Calibration> {
         let weights = self.meta.config.metric;
