@@ -13,10 +13,10 @@
 //!
 //! Core never names a concrete router, and routing never does network I/O (only `client` does).
 
+pub mod calibrate;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod config;
-pub mod calibrate;
 pub mod conformance;
 pub mod curve;
 pub mod data;
