@@ -71,6 +71,7 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
                 train(meta.clone(), Device::Cpu)?.train(&Bar::new(quiet))?;
             }
         }
+        crate::infer::warn_stale_model(&meta, quiet);
         let calibration = llmrouter_core::calibrate::apply(&mut meta)?;
         let cost_weight_from = match &calibration {
             Some(_) => "calibration in the model file",

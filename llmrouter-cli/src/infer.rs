@@ -22,6 +22,7 @@ pub fn run(args: &InferArgs, quiet: bool) -> Result<()> {
     let registration = crate::plugins::find(&args.router)?;
     let meta = MetaRouter::from_yaml(&args.config, registration.name)?;
     warn_ignored(&meta, quiet);
+    warn_stale_model(&meta, quiet);
     let candidates = meta.candidates.clone();
     let default_endpoint = meta.config.api_endpoint.clone();
     let router = (registration.build)(meta).with_context(|| format!("building router `{}`", registration.name))?;
@@ -198,6 +199,29 @@ pub fn failure_message(result: &InferResult) -> String {
         ));
     }
     text
+}
+
+/// Warns when the router's model file was trained with other `hparam` / `embedding` settings
+/// than the config has now (models written before this check carry no fingerprint: no warning).
+pub fn warn_stale_model(meta: &MetaRouter, quiet: bool) {
+    let router = meta.router_name();
+    let Ok(path) = meta.config.load_model_path(router) else { return };
+    let (Ok(Some(trained)), Ok(now)) = (llmrouter_core::model_file::training_hash(&path), meta.config.training_hash())
+    else {
+        return;
+    };
+    if trained != now {
+        output::info(
+            quiet,
+            &format!(
+                "warning: {} was trained with other `hparam` / `embedding` settings than {} has now; \
+                 retrain to use them: llmrouter train --router {router} --config {}",
+                path.display(),
+                meta.config.path().display(),
+                meta.config.path().display()
+            ),
+        );
+    }
 }
 
 /// Warns about LLMRouter keys that are accepted but have no effect here.

@@ -123,6 +123,19 @@ fn train_then_infer_threshold_router() {
     assert_eq!(d["threshold"], 0.5);
     let expected = if difficulty < 0.5 { "gemma-2-9b-it" } else { "llama-3.1-nemotron-51b-instruct" };
     assert_eq!(d["model_name"], expected);
+    assert!(!stderr(&o).contains("was trained with other"), "{}", stderr(&o));
+
+    // Editing a training setting after training: the model still routes, with a warning that
+    // names the command to retrain.
+    threshold_config(&dir, |t| t.replace("  epochs: 30", "  epochs: 31"));
+    let o = llmrouter(&["infer", "--router", "thresholdrouter", "--config", config, "--query", "Hi", "--route-only"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("was trained with other `hparam` / `embedding` settings")
+            && err.contains("llmrouter train --router thresholdrouter"),
+        "{err}"
+    );
 }
 
 #[test]

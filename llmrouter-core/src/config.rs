@@ -304,6 +304,16 @@ impl Config {
         }
     }
 
+    /// A fingerprint of what training depends on: the `hparam` and `embedding` sections (FNV-1a
+    /// of their canonical JSON, 16 hex digits). Stored in model files, so that using a model with
+    /// a config whose training settings changed since can be reported.
+    pub fn training_hash(&self) -> Result<String> {
+        let hparam: serde_json::Value = self.section("hparam")?;
+        let embedding: serde_json::Value = self.section("embedding")?;
+        let canonical = serde_json::json!({ "hparam": hparam, "embedding": embedding }).to_string();
+        Ok(format!("{:016x}", crate::rng::fnv1a64(canonical.as_bytes())))
+    }
+
     /// Where to write something named by config `key` (an output folder or file): relative to the
     /// working directory.
     pub fn resolve_output(&self, _key: &str, value: &str) -> PathBuf {
@@ -535,6 +545,16 @@ pub fn absolutize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn training_hash_follows_hparam_and_embedding_only() {
+        let base = "hparam:\n  k: 5\nembedding:\n  dim: 64\nmetric:\n  weights:\n    cost: 0.1\n";
+        let h = |text: &str| config(text).expect("config").training_hash().expect("hash");
+        assert_eq!(h(base), h(&base.replace("cost: 0.1", "cost: 0.9")), "metric is not a training setting");
+        assert_ne!(h(base), h(&base.replace("k: 5", "k: 6")));
+        assert_ne!(h(base), h(&base.replace("dim: 64", "dim: 128")));
+        assert_eq!(h(base).len(), 16);
+    }
 
     #[test]
     fn cost_mix_splits_templated_queries_evenly() {

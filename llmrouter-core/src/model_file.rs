@@ -4,8 +4,13 @@
 //!
 //! ```json
 //! {"format": "llmrouter-model", "format_version": 1, "router": "thresholdrouter",
-//!  "candidates": ["model-a", "model-b"], "created_by": "llmrouter 0.1.0", "model": { ... }}
+//!  "candidates": ["model-a", "model-b"], "created_by": "llmrouter 0.1.0",
+//!  "training_hash": "3f2a...", "model": { ... }}
 //! ```
+//!
+//! `training_hash` fingerprints the config's `hparam` and `embedding` sections at training time
+//! ([`crate::Config::training_hash`]); the CLI warns when a model is used with a config whose
+//! training settings changed since. A calibration adds `calibration` (see [`crate::calibrate`]).
 //!
 //! `model` is the router's own payload and carries everything inference needs (weights, label
 //! maps, featurizer state); `candidates` is checked on load so that a model trained for other
@@ -31,17 +36,50 @@ struct EnvelopeOut<'a, T> {
     router: &'a str,
     candidates: &'a [&'a str],
     created_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    training_hash: Option<String>,
     model: &'a T,
 }
 
 /// Writes `model` for `router`, trained for `candidates`, to `path` atomically.
 pub fn save<T: Serialize>(path: &Path, router: &str, candidates: &[&str], model: &T) -> Result<()> {
+    write_envelope(path, router, candidates, None, model)
+}
+
+/// Writes `model`, trained by `router` from `meta`, to `path` atomically: with `meta`'s
+/// candidates and the config's [`crate::Config::training_hash`] (see [`training_hash`]).
+pub fn save_trained<T: Serialize>(path: &Path, meta: &crate::MetaRouter, router: &str, model: &T) -> Result<()> {
+    let hash = meta.config.training_hash()?;
+    write_envelope(path, router, &meta.candidates.names(), Some(hash), model)
+}
+
+/// The training hash stored in the model file at `path` (`None` for files written without one).
+pub fn training_hash(path: &Path) -> Result<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        training_hash: Option<String>,
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read model file", path, e))?;
+    let envelope: Envelope = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::model(path, format!("not a readable model file (corrupted or truncated?): {e}")))?;
+    Ok(envelope.training_hash)
+}
+
+fn write_envelope<T: Serialize>(
+    path: &Path,
+    router: &str,
+    candidates: &[&str],
+    training_hash: Option<String>,
+    model: &T,
+) -> Result<()> {
     let envelope = EnvelopeOut {
         format: FORMAT,
         format_version: FORMAT_VERSION,
         router,
         candidates,
         created_by: format!("llmrouter {}", env!("CARGO_PKG_VERSION")),
+        training_hash,
         model,
     };
     let bytes = serde_json::to_vec(&envelope).map_err(|e| Error::model(path, format!("cannot serialise: {e}")))?;
@@ -133,6 +171,7 @@ mod tests {
         save(&p, "r", &["a", "b"], &vec![1.5f32, 2.0]).expect("save");
         let back: Vec<f32> = load(&p, "r", &["a", "b"]).expect("load");
         assert_eq!(back, vec![1.5, 2.0]);
+        assert_eq!(training_hash(&p).expect("envelope"), None, "written without a config");
         let err = load::<Vec<f32>>(&p, "other", &["a", "b"]).expect_err("router");
         assert!(err.to_string().contains("trained by router `r`"), "{err}");
         let err = load::<Vec<f32>>(&p, "r", &["a", "c"]).expect_err("candidates");

@@ -249,7 +249,7 @@ impl Trainer for ThresholdTrainer {
         };
         let saved =
             SavedModel { featurizer, small_model: s.small.clone(), large_model: s.large.clone(), mlp: best_mlp };
-        model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &saved)?;
+        model_file::save_trained(&self.save_path, &self.meta, NAME, &saved)?;
         Ok(TrainReport {
             model_path: self.save_path.clone(),
             metrics: vec![

@@ -176,7 +176,7 @@ impl Trainer for EloTrainer {
         order.sort_by(|&a, &b| elo[b].total_cmp(&elo[a]));
         let table: Vec<String> = order.iter().take(5).map(|&i| format!("{} {:.0}", set.models[i], elo[i])).collect();
         let model = SavedModel { strengths, elo, games };
-        model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &model)?;
+        model_file::save_trained(&self.save_path, &self.meta, NAME, &model)?;
         Ok(TrainReport {
             model_path: self.save_path.clone(),
             metrics: vec![

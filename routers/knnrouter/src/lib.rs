@@ -385,7 +385,7 @@ impl Trainer for KnnTrainer {
             means,
             prior,
         };
-        model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &model)?;
+        model_file::save_trained(&self.save_path, &self.meta, NAME, &model)?;
         Ok(TrainReport {
             model_path: self.save_path.clone(),
             metrics: vec![

@@ -310,7 +310,7 @@ impl Trainer for MfTrainer {
         }
         progress.finish();
         let Some((val_score, best_epoch, model)) = best else { return Err(self.meta.error("no epoch ran")) };
-        model_file::save(&self.save_path, NAME, &self.meta.candidates.names(), &model)?;
+        model_file::save_trained(&self.save_path, &self.meta, NAME, &model)?;
         Ok(TrainReport {
             model_path: self.save_path.clone(),
             metrics: vec![
