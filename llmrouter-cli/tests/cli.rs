@@ -370,26 +370,14 @@ fn eval_scores_trained_routers_against_the_reference_points() {
     let dir = temp_dir("eval");
     let config = shared_example_config(&dir);
     let config = config.to_str().expect("utf8");
-    let o = llmrouter(&[
-        "eval",
-        "--router",
-        "knnrouter,elorouter",
-        "--config",
-        config,
-        "--output",
-        dir.to_str().expect("utf8"),
-    ]);
-    fails_with(&o, &["llmrouter train --router knnrouter"]);
-    let o = llmrouter(&[
-        "eval",
-        "--router",
-        "knnrouter,elorouter",
-        "--config",
-        config,
-        "--train",
-        "--output",
-        dir.to_str().expect("utf8"),
-    ]);
+    let out_dir = dir.to_str().expect("utf8");
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "--router", "knnrouter,elorouter", "--config", config, "--output", out_dir];
+        args.extend_from_slice(extra);
+        llmrouter(&args)
+    };
+    fails_with(&eval(&[]), &["llmrouter train --router knnrouter"]);
+    let o = eval(&["--train"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for row in ["knnrouter", "elorouter", "best single", "cheapest", "random", "oracle"] {
