@@ -1,12 +1,12 @@
 //! `llmrouter calibrate`: retrain a router without a validation share of its training data, pick
-//! on that share the cost weight with the best score within a budget (`llmrouter_core::calibrate`),
+//! on that share the cost weight with the best score within a budget (`llmrouter_core::eval::calibrate`),
 //! store it in the model file, and report the outcome on the test split next to the budget.
 
 use anyhow::{Context, Result, bail};
-use llmrouter_core::calibrate::{self, Budget, Outcome};
+use llmrouter_core::eval::calibrate::{self, Budget, Outcome};
 use llmrouter_core::eval::predict_set;
-use llmrouter_core::learn::TrainingSet;
 use llmrouter_core::meta::Holdout;
+use llmrouter_core::router::TrainingSet;
 use llmrouter_core::{Error, MetaRouter, MetricWeights};
 
 use crate::cli::CalibrateArgs;

@@ -1,15 +1,15 @@
 //! `llmrouter eval`: routes a test split with one or more trained routers and reports what the
 //! picks are worth next to the best single model, the cheapest model, random choice and the
 //! per-query oracle (see `llmrouter_core::eval`), with each router's cost-quality curve and its
-//! AIQ, APGR and CPT (see `llmrouter_core::curve`).
+//! AIQ, APGR and CPT (see `llmrouter_core::eval::curve`).
 
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use llmrouter_core::calibrate::Budget;
-use llmrouter_core::curve::{self, Anchors, CurveMetrics, CurvePoint};
+use llmrouter_core::eval::curve::{self, Anchors, CurveMetrics, CurvePoint};
 use llmrouter_core::eval::{Summary, baselines, one_hot, predict_set, route_set, summarize};
-use llmrouter_core::learn::TrainingSet;
+use llmrouter_core::model::Budget;
+use llmrouter_core::router::TrainingSet;
 use llmrouter_core::{Device, MetaRouter};
 use serde::Serialize;
 
@@ -72,7 +72,8 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
             }
         }
         crate::infer::warn_stale_model(&meta, quiet);
-        let calibration = llmrouter_core::calibrate::apply(&mut meta)?;
+        // Applied here to report it; `build` then finds it applied and the file already read.
+        let calibration = meta.apply_calibration()?;
         let cost_weight_from = match &calibration {
             Some(_) => "calibration in the model file",
             None if args.cost_weight.is_some() => "--cost-weight",

@@ -206,11 +206,9 @@ pub fn failure_message(result: &InferResult) -> String {
 pub fn warn_stale_model(meta: &MetaRouter, quiet: bool) {
     let router = meta.router_name();
     let Ok(path) = meta.config.load_model_path(router) else { return };
-    let (Ok(Some(trained)), Ok(now)) = (llmrouter_core::model_file::training_hash(&path), meta.config.training_hash())
-    else {
-        return;
-    };
-    if trained != now {
+    let (Ok(file), Ok(now)) = (meta.model_file(), meta.config.training_hash()) else { return };
+    let Some(trained) = &file.training_hash else { return };
+    if *trained != now {
         output::info(
             quiet,
             &format!(

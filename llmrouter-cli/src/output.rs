@@ -20,7 +20,7 @@ pub fn stdout(text: &str) -> Result<()> {
 
 /// Writes `bytes` to `path` atomically (temporary file, then rename).
 pub fn file(path: &Path, bytes: &[u8]) -> Result<()> {
-    llmrouter_core::model_file::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
+    llmrouter_core::model::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Prints an informational line on standard error unless `quiet`.

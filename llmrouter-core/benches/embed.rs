@@ -142,7 +142,7 @@ fn child(args: &Args, backend: &str, threads: usize) {
 #[cfg(feature = "minilm")]
 fn minilm(args: &Args, texts: &[&str]) -> (f64, f64) {
     let dir = args.model_dir.clone().unwrap_or_else(llmrouter_core::embed::default_minilm_dir);
-    let model = llmrouter_core::minilm::MiniLm::load(&dir).unwrap_or_else(|e| fail(&e.to_string()));
+    let model = llmrouter_core::embed::minilm::MiniLm::load(&dir).unwrap_or_else(|e| fail(&e.to_string()));
     measure(
         texts,
         Duration::ZERO,

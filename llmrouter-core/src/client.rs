@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::data::{Candidate, Candidates};
+use crate::query::RouteDecision;
 use crate::rng::{SplitMix64, fnv1a64};
-use crate::router::RouteDecision;
 
 /// The variable Python LLMRouter reads its keys from.
 pub const API_KEYS_VAR: &str = "API_KEYS";
@@ -842,7 +842,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::router::QueryInput;
+    use crate::query::QueryInput;
 
     fn candidates() -> Candidates {
         Candidates::from_json_str(

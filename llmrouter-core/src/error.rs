@@ -141,6 +141,30 @@ pub enum Error {
     #[error("device `{0}` is not supported by this build; use `--device cpu`")]
     UnsupportedDevice(String),
 
+    /// No compiled-in embedding backend has this name.
+    #[error("{}", unknown_backend_message(name, suggestions, available))]
+    UnknownEmbeddingBackend {
+        /// The name asked for (`embedding.backend`).
+        name: String,
+        /// Close names, best first.
+        suggestions: Vec<String>,
+        /// Every backend in this binary, sorted.
+        available: Vec<String>,
+    },
+
+    /// Two embedding backends share a name.
+    #[error("embedding backend `{0}` is registered twice")]
+    DuplicateEmbeddingBackend(String),
+
+    /// A worker thread of a parallel stage panicked: the stage's result is unusable.
+    #[error("{stage}: a worker thread panicked ({message}); no result of this stage was used")]
+    WorkerPanicked {
+        /// What was running (`"knnrouter: predicting scores"`).
+        stage: String,
+        /// The panic's message.
+        message: String,
+    },
+
     /// Inputs that do not fit together (evaluation data and predictions, a budget and a router).
     #[error("{0}")]
     Invalid(String),
@@ -189,4 +213,13 @@ fn unknown_router_message(name: &str, suggestions: &[String], available: &[Strin
         msg.push_str(&format!("\n  {hint}"));
     }
     msg
+}
+
+fn unknown_backend_message(name: &str, suggestions: &[String], available: &[String]) -> String {
+    let mut out = format!("Unknown embedding backend: {name}");
+    if !suggestions.is_empty() {
+        out.push_str(&format!("\n  did you mean: {}?", suggestions.join(", ")));
+    }
+    out.push_str(&format!("\n  backends in this binary: {}", available.join(", ")));
+    out
 }

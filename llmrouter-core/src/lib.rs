@@ -1,42 +1,67 @@
-//! `llmrouter-core`: the contracts every router shares and the machinery behind them.
+//! `llmrouter-core`: the contracts every router shares and the machinery behind them, in layers.
+//! A module names only modules of lower layers (the `layers` test in `tests/structure.rs`
+//! enforces it); lowest first:
 //!
-//! - [`config`]: LLMRouter-compatible YAML configs, path resolution, typed `hparam` sections.
-//! - [`data`]: candidate models (`llm_data`), query files and routing data in three layouts, loaded
-//!   into one [`data::RoutingTable`].
-//! - [`meta`]: [`MetaRouter`], the part every router holds (config plus loaded candidates).
-//! - [`router`]: the [`Router`] and [`Trainer`] traits, [`QueryInput`] and [`RouteDecision`].
-//! - [`registry`]: the [`register_router!`] macro and name lookup over every compiled-in router.
-//! - [`features`]: a small deterministic hashed text featurizer.
-//! - [`model_file`]: the self-contained, atomically written model file format.
-//! - `client` (feature `client`, enabled by the CLI): the OpenAI-compatible client `infer` calls
-//!   the chosen model with (retries, fallbacks, API keys from the environment, redacted errors).
+//! 1. Foundations: [`error`] (the error type), [`rng`] (seeded, platform-independent randomness
+//!    and hashing), [`progress`] (the progress trait the CLI implements), [`names`] (name
+//!    checks and suggestions), [`plugins`] (where plugin crates live on disk).
+//! 2. [`learn`]: learning machinery over plain slices: linear models, candle pieces (feature
+//!    `nn`), array codecs, the one parallel helper.
+//! 3. [`query`]: [`QueryInput`] and [`RouteDecision`].
+//! 4. [`config`]: LLMRouter-compatible YAML configs, path resolution, typed `hparam` sections.
+//! 5. [`data`]: candidate models (`llm_data`), query files and routing data in three layouts,
+//!    loaded into one [`data::RoutingTable`].
+//! 6. [`client`] (feature `client`, enabled by the CLI only): the OpenAI-compatible model client.
+//! 7. [`model`]: the model file's envelope ([`model::ModelFile`]: router, candidates, training
+//!    fingerprint, calibration, payload) and atomic writes.
+//! 8. [`meta`]: [`MetaRouter`], the part every router holds (config, candidates, the model file
+//!    read once).
+//! 9. [`embed`]: the [`embed::Embedder`] trait, the embedding-backend registry (`hashed`,
+//!    `minilm`, any crate's own) and the embedding cache.
+//! 10. [`decision`]: the cost model, per-model [`decision::Predictions`], the cost-aware rule.
+//! 11. [`router`]: the [`Router`] and [`Trainer`] traits, [`ScorePredictor`] / [`ScoreRouter`]
+//!     and [`Fit`] / [`FitTrainer`] (router plumbing written once), [`router::BySize`], the
+//!     training set.
+//! 12. [`registry`]: [`register_router!`] and name lookup over every compiled-in router.
+//! 13. [`eval`]: evaluation figures, cost-quality curves, budget calibration.
+//! 14. [`testing`] (feature `testing`, for router crates' `[dev-dependencies]`): the shared
+//!     conformance suite.
 //!
 //! Core never names a concrete router, and routing never does network I/O (only `client` does).
 
-pub mod calibrate;
-#[cfg(feature = "client")]
-pub mod client;
-pub mod config;
-pub mod conformance;
-pub mod curve;
-pub mod data;
-pub mod embed;
 pub mod error;
-pub mod eval;
-pub mod features;
-pub mod learn;
-pub mod linear;
-pub mod meta;
-#[cfg(feature = "minilm")]
-pub mod minilm;
-pub mod model_file;
-#[cfg(feature = "nn")]
-pub mod nn;
+pub mod names;
 pub mod plugins;
 pub mod progress;
-pub mod registry;
 pub mod rng;
+
+pub mod learn;
+
+pub mod query;
+
+pub mod config;
+
+pub mod data;
+
+#[cfg(feature = "client")]
+pub mod client;
+
+pub mod model;
+
+pub mod meta;
+
+pub mod embed;
+
+pub mod decision;
+
 pub mod router;
+
+pub mod registry;
+
+pub mod eval;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[cfg(feature = "client")]
 pub use client::{ApiKeys, CallError, ChatClient, ClientOptions, InferResult, Usage};
@@ -45,11 +70,16 @@ pub use data::{Candidate, Candidates, RoutingTable};
 pub use error::{Error, Result};
 pub use meta::MetaRouter;
 pub use progress::{NoProgress, Progress};
+pub use query::{QueryInput, RouteDecision};
 pub use registry::RouterRegistration;
-pub use router::{Device, QueryInput, RouteDecision, Router, TrainReport, Trainer};
+pub use router::{
+    BySize, Decide, Device, Fit, FitTrainer, Fitted, Router, ScorePredictor, ScoreRouter, TrainReport, Trainer,
+};
 
-/// Items the [`register_router!`] macro expands to. Not a public API.
+/// Items the [`register_router!`] and [`register_embedding_backend!`] macros expand to. Not a
+/// public API.
 #[doc(hidden)]
 pub mod __private {
     pub use inventory;
+    pub use linkme;
 }

@@ -1,10 +1,16 @@
-//! [`MetaRouter`]: the part every router holds, composed rather than inherited.
+//! [`MetaRouter`]: the part every router holds, composed rather than inherited: the config, the
+//! candidates, and the trained model file, read at most once however many times it is asked for.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::config::{Config, DataKey};
 use crate::data::{Candidates, RoutingTable};
 use crate::error::{Error, Result};
+use crate::model::{self, Calibration, ModelFile};
 
 /// A router's parsed config and loaded candidates, built from a YAML path.
 #[derive(Debug, Clone)]
@@ -16,6 +22,10 @@ pub struct MetaRouter {
     router: String,
     holdout: Option<Holdout>,
     cost_weight_pinned: bool,
+    /// The model file read from `load_model_path`, once (clones share it).
+    model: OnceLock<Arc<ModelFile>>,
+    /// The calibration [`MetaRouter::apply_calibration`] applied, once applied.
+    calibration: Option<Option<Calibration>>,
 }
 
 /// A validation share carved from the training split: training sees the rest
@@ -63,12 +73,94 @@ impl MetaRouter {
     pub fn from_config(config: Config, router: &str) -> Result<MetaRouter> {
         let llm = config.data_file(DataKey::LlmData, "every router needs the candidate models")?;
         let candidates = Candidates::load(&llm)?;
-        Ok(MetaRouter { config, candidates, router: router.to_owned(), holdout: None, cost_weight_pinned: false })
+        Ok(MetaRouter {
+            config,
+            candidates,
+            router: router.to_owned(),
+            holdout: None,
+            cost_weight_pinned: false,
+            model: OnceLock::new(),
+            calibration: None,
+        })
     }
 
     /// The name of the router this is for.
     pub fn router_name(&self) -> &str {
         &self.router
+    }
+
+    /// Where this router's trained model is read from (`model_path.load_model_path`, else
+    /// `save_model_path`, with `{router}` replaced).
+    pub fn load_model_path(&self) -> Result<PathBuf> {
+        self.config.load_model_path(&self.router)
+    }
+
+    /// Where this router's trainer writes its model (`model_path.save_model_path`).
+    pub fn save_model_path(&self) -> Result<PathBuf> {
+        self.config.save_model_path_for(&self.router)
+    }
+
+    /// Points the model paths at `path` (both loading and saving); forgets a model file read
+    /// from elsewhere.
+    pub fn set_model_path(&mut self, path: &Path) {
+        self.config = self.config.clone().with_model_path(path);
+        self.model = OnceLock::new();
+        self.calibration = None;
+    }
+
+    /// The model file at [`MetaRouter::load_model_path`], read and checked the first time it is
+    /// asked for and shared afterwards (by clones too).
+    pub fn model_file(&self) -> Result<Arc<ModelFile>> {
+        let path = self.load_model_path()?;
+        if let Some(file) = self.model.get().filter(|f| f.path() == path) {
+            return Ok(Arc::clone(file));
+        }
+        let file = Arc::new(ModelFile::read(&path)?);
+        let _ = self.model.set(Arc::clone(&file));
+        Ok(file)
+    }
+
+    /// This router's trained payload, checked against its name and the config's candidates, and
+    /// the path it came from (for errors about its contents).
+    pub fn load_model<T: DeserializeOwned>(&self) -> Result<(T, PathBuf)> {
+        let file = self.model_file()?;
+        let model = file.payload(&self.router, &self.candidates.names())?;
+        Ok((model, file.path().to_path_buf()))
+    }
+
+    /// Writes a trained `model` to `path` atomically, with the candidates and the config's
+    /// training fingerprint ([`Config::training_hash`]).
+    pub fn save_model<T: Serialize>(&self, path: &Path, model: &T) -> Result<()> {
+        let hash = self.config.training_hash()?;
+        model::save(path, &self.router, &self.candidates.names(), Some(hash), model)
+    }
+
+    /// Sets `metric.weights` from the calibration stored in this router's model file, unless the
+    /// cost weight is pinned ([`MetaRouter::pin_cost_weight`]) or there is no model file.
+    /// Returns the calibration applied. Applying twice changes nothing the second time.
+    pub fn apply_calibration(&mut self) -> Result<Option<Calibration>> {
+        if let Some(done) = &self.calibration {
+            return Ok(done.clone());
+        }
+        let found = self.stored_calibration()?;
+        if let Some(c) = &found {
+            self.config.metric.cost = c.cost_weight;
+            self.config.metric.cost_mix = c.mix;
+            self.config.metric.performance = c.performance_weight;
+        }
+        self.calibration = Some(found.clone());
+        Ok(found)
+    }
+
+    fn stored_calibration(&self) -> Result<Option<Calibration>> {
+        if self.cost_weight_pinned {
+            return Ok(None);
+        }
+        let Ok(path) = self.load_model_path() else { return Ok(None) };
+        if !path.is_file() {
+            return Ok(None);
+        }
+        Ok(self.model_file()?.calibration.clone())
     }
 
     /// Holds out a validation share of the training split from every trainer built from this.
@@ -88,6 +180,7 @@ impl MetaRouter {
         self.config.metric.cost = cost_weight;
         self.config.metric.cost_mix = None;
         self.cost_weight_pinned = true;
+        self.calibration = Some(None);
     }
 
     /// Whether [`MetaRouter::pin_cost_weight`] was called.

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 use crate::meta::MetaRouter;
+pub use crate::names::{edit_distance, is_valid_name, suggest};
 use crate::router::{Device, Router, Trainer};
 
 /// Builds a boxed router from its config and data.
@@ -32,6 +33,9 @@ pub struct RouterRegistration {
     pub build: BuildFn,
     /// Builds the trainer, when the router learns from routing data.
     pub train: Option<TrainFn>,
+    /// Whether the router predicts per-model scores ([`Router::predicts_scores`]): then a cost
+    /// weight steers it, and `eval` and `calibrate` sweep it.
+    pub predicts_scores: fn() -> bool,
 }
 
 inventory::collect!(RouterRegistration);
@@ -69,6 +73,7 @@ macro_rules! register_router {
                 manifest_dir: env!("CARGO_MANIFEST_DIR"),
                 build: $crate::registry::build_router::<$router>,
                 train: $crate::__trainer_fn!($($trainer)?),
+                predicts_scores: <$router as $crate::Router>::predicts_scores,
             }
         }
     };
@@ -86,9 +91,10 @@ macro_rules! __trainer_fn {
 }
 
 /// The [`BuildFn`] of router type `R`.
-/// A calibration stored in the model file ([`crate::calibrate`]) sets the cost weight first.
+/// A calibration stored in the model file sets the cost weight first
+/// ([`MetaRouter::apply_calibration`]), so every router built from that file honours it.
 pub fn build_router<R: Router + 'static>(mut meta: MetaRouter) -> Result<Box<dyn Router>> {
-    crate::calibrate::apply(&mut meta)?;
+    meta.apply_calibration()?;
     Ok(Box::new(R::from_meta(meta)?))
 }
 
@@ -119,6 +125,11 @@ pub fn all() -> Result<&'static [&'static RouterRegistration]> {
     }
 }
 
+/// The registered routers that predict per-model scores, sorted by name.
+pub fn score_predictors() -> Result<Vec<&'static str>> {
+    Ok(all()?.iter().filter(|r| (r.predicts_scores)()).map(|r| r.name).collect())
+}
+
 /// Names of every registered router, sorted.
 pub fn names() -> Result<Vec<&'static str>> {
     Ok(all()?.iter().map(|r| r.name).collect())
@@ -137,69 +148,4 @@ pub fn find(name: &str) -> Result<&'static RouterRegistration> {
         available,
         hints: Vec::new(),
     })
-}
-
-/// Up to three names close to `name`: by edit distance, or sharing a prefix or substring.
-pub fn suggest(name: &str, available: &[String]) -> Vec<String> {
-    let wanted = name.to_ascii_lowercase();
-    let mut scored: Vec<(usize, &String)> = available
-        .iter()
-        .filter_map(|cand| {
-            let d = edit_distance(&wanted, cand);
-            let close = d <= 2.max(wanted.len() / 3);
-            let related = wanted.len() >= 3 && (cand.contains(&wanted) || wanted.contains(cand.as_str()));
-            (close || related).then_some((d, cand))
-        })
-        .collect();
-    scored.sort();
-    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
-}
-
-/// Levenshtein distance over chars.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// Whether `name` is a well-formed router name: lower-case ASCII letters, digits and `_`,
-/// starting with a letter.
-pub fn is_valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestions_rank_close_names_first() {
-        let avail: Vec<String> = ["knnrouter", "mlprouter", "randomrouter", "smallest_llm"].map(String::from).to_vec();
-        assert_eq!(suggest("knnroutr", &avail), vec!["knnrouter"]);
-        assert_eq!(suggest("smallest", &avail), vec!["smallest_llm"]);
-        assert!(suggest("zzzzzzzzzz", &avail).is_empty());
-    }
-
-    #[test]
-    fn names_are_checked() {
-        assert!(is_valid_name("my_router2"));
-        assert!(!is_valid_name("MyRouter"));
-        assert!(!is_valid_name("2router"));
-        assert!(!is_valid_name("my-router"));
-    }
-
-    #[test]
-    fn edit_distance_basics() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-    }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use llmrouter_core::eval::{Summary, baselines, one_hot, route_set, summarize};
-use llmrouter_core::learn::TrainingSet;
+use llmrouter_core::router::TrainingSet;
 use llmrouter_core::{Config, Device, MetaRouter, MetricWeights, NoProgress, QueryInput, Result, registry};
 
 /// Prints progress messages (per-epoch losses) on standard error.

@@ -13,11 +13,11 @@
 //!
 //! `cargo test -p llmrouter-tests --test calibrate_real_data -- --nocapture` prints the figures.
 
-use llmrouter_core::calibrate::{self, Budget};
-use llmrouter_core::curve::Anchors;
+use llmrouter_core::eval::calibrate::{self, Budget};
+use llmrouter_core::eval::curve::Anchors;
 use llmrouter_core::eval::predict_set;
-use llmrouter_core::learn::TrainingSet;
 use llmrouter_core::meta::Holdout;
+use llmrouter_core::router::TrainingSet;
 use llmrouter_core::{Config, MetaRouter, MetricWeights, NoProgress, registry};
 use llmrouter_tests::{shared_data, temp_dir, workspace_root};
 

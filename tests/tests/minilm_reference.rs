@@ -1,4 +1,4 @@
-//! The Rust all-MiniLM-L6-v2 (`llmrouter_core::minilm`) against Python sentence-transformers.
+//! The Rust all-MiniLM-L6-v2 (`llmrouter_core::embed::minilm`) against Python sentence-transformers.
 //!
 //! `tests/fixtures/minilm_reference.json` holds, for 32 queries of
 //! `../shared/data/llmrouter_dc_test.jsonl` (by id: the texts are re-read from there), the token
@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use llmrouter_core::embed::minilm::{FILES, MiniLm};
 use llmrouter_core::embed::{self, Embedder, EmbedderSpec};
-use llmrouter_core::minilm::{FILES, MiniLm};
 use llmrouter_core::{Config, NoProgress};
 use llmrouter_tests::{shared_data, temp_dir, workspace_root};
 use serde_json::Value;
@@ -110,7 +110,7 @@ fn minilm_backend_from_a_config() {
     let yaml = format!("embedding:\n  backend: minilm\n  model_dir: {}\n", dir.display());
     let config = Config::from_yaml_str(&yaml, "/x/config.yaml").expect("config");
     let (spec, embedder) = embed::fit(&config, &["hello world"]).expect("fit");
-    assert_eq!(spec, EmbedderSpec::Minilm { dim: 384 });
+    assert_eq!(spec, EmbedderSpec::plain("minilm", 384));
     assert!(embedder.id().starts_with("minilm-384-t256-"), "{}", embedder.id());
     let again = embed::from_spec(&spec, &config, std::path::Path::new("/x/model.json")).expect("rebuild");
     assert_eq!(again.embed("hello world").expect("embed"), embedder.embed("hello world").expect("embed"));

@@ -188,7 +188,7 @@ pub fn run(root: &Path, check: bool) -> Result<()> {
         if check {
             stale.push(rel.clone());
         } else {
-            llmrouter_core::model_file::write_atomic(&path, content.as_bytes())?;
+            llmrouter_core::model::write_atomic(&path, content.as_bytes())?;
             println!("wrote {rel}");
         }
     }

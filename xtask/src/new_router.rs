@@ -40,7 +40,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let files = render(&root.join("templates/router"), &name)?;
     for (rel, text) in &files {
         let path = target.join(rel);
-        llmrouter_core::model_file::write_atomic(&path, text.as_bytes())?;
+        llmrouter_core::model::write_atomic(&path, text.as_bytes())?;
     }
     println!("created router crate `{name}` in {} ({} files)", target.display(), files.len());
     println!("next: cargo xtask plugins && cargo build -p llmrouter-cli");

@@ -52,7 +52,7 @@ pub fn run(root: &Path, check: bool, verbose: bool) -> Result<()> {
         if check {
             stale.push(format!("{rel}:\n{}", diff(&current, expected)));
         } else {
-            llmrouter_core::model_file::write_atomic(path, expected.as_bytes())?;
+            llmrouter_core::model::write_atomic(path, expected.as_bytes())?;
             println!("wrote {rel}");
         }
     }

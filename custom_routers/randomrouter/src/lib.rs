@@ -25,6 +25,7 @@ impl Default for Hparams {
 /// Uniform random choice among the candidates.
 #[derive(Debug)]
 pub struct RandomRouter {
+    router: String,
     models: Vec<String>,
     seed: u64,
 }
@@ -33,14 +34,14 @@ impl Router for RandomRouter {
     fn from_meta(meta: MetaRouter) -> Result<Self> {
         let hparams: Hparams = meta.config.hparams()?;
         let models = meta.candidates.names().into_iter().map(String::from).collect();
-        Ok(RandomRouter { models, seed: hparams.seed })
+        Ok(RandomRouter { router: meta.router_name().to_owned(), models, seed: hparams.seed })
     }
 
     fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
-        query.check("randomrouter")?;
+        query.check(&self.router)?;
         let mut rng = SplitMix64::new(self.seed ^ fnv1a64(query.query.as_bytes()));
         let model = &self.models[rng.below(self.models.len())];
-        Ok(RouteDecision::new("randomrouter", query, model).with("seed", self.seed))
+        Ok(RouteDecision::new(&self.router, query, model).with("seed", self.seed))
     }
 }
 

@@ -12,18 +12,12 @@
 
 mod mlp;
 
-use std::path::PathBuf;
-
-use llmrouter_core::features::HashedFeaturizer;
+use llmrouter_core::embed::HashedFeaturizer;
 use llmrouter_core::rng::SplitMix64;
-use llmrouter_core::{
-    Device, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer, model_file,
-};
+use llmrouter_core::{Fit, FitTrainer, Fitted, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router};
 use serde::{Deserialize, Serialize};
 
 pub use mlp::Mlp;
-
-const NAME: &str = "thresholdrouter";
 
 /// `hparam` of thresholdrouter.
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +127,7 @@ fn setup(meta: &MetaRouter) -> Result<Setup> {
 /// Routes by estimated difficulty.
 #[derive(Debug)]
 pub struct ThresholdRouter {
+    router: String,
     model: SavedModel,
     threshold: f64,
 }
@@ -147,8 +142,7 @@ impl ThresholdRouter {
 impl Router for ThresholdRouter {
     fn from_meta(meta: MetaRouter) -> Result<Self> {
         let s = setup(&meta)?;
-        let path = meta.config.load_model_path(NAME)?;
-        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
+        let (model, path) = meta.load_model::<SavedModel>()?;
         if model.small_model != s.small || model.large_model != s.large {
             return Err(llmrouter_core::Error::model(
                 &path,
@@ -158,14 +152,14 @@ impl Router for ThresholdRouter {
                 ),
             ));
         }
-        Ok(ThresholdRouter { model, threshold: s.hparams.threshold })
+        Ok(ThresholdRouter { router: meta.router_name().to_owned(), model, threshold: s.hparams.threshold })
     }
 
     fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
-        query.check(NAME)?;
+        query.check(&self.router)?;
         let difficulty = self.difficulty(&query.query);
         let model = if difficulty < self.threshold { &self.model.small_model } else { &self.model.large_model };
-        Ok(RouteDecision::new(NAME, query, model)
+        Ok(RouteDecision::new(&self.router, query, model)
             .with("difficulty_score", difficulty)
             .with("threshold", self.threshold)
             .with("small_model", self.model.small_model.as_str())
@@ -174,23 +168,23 @@ impl Router for ThresholdRouter {
 }
 
 /// Trains the difficulty estimator on `data_path.routing_data_train`.
-pub struct ThresholdTrainer {
-    meta: MetaRouter,
-    setup: Setup,
-    save_path: PathBuf,
-}
+pub type ThresholdTrainer = FitTrainer<ThresholdRouter>;
 
-impl Trainer for ThresholdTrainer {
-    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
-        let setup = setup(&meta)?;
-        let save_path = meta.config.save_model_path_for(NAME)?;
-        Ok(ThresholdTrainer { meta, setup, save_path })
+/// Training: [`Fit`] gives the trainer its plumbing (reading `hparam`, the atomic model file, the
+/// report), so only the fit itself is written here.
+impl Fit for ThresholdRouter {
+    type Hparams = Hparams;
+    type Saved = SavedModel;
+
+    fn check(meta: &MetaRouter, _hparams: &Hparams) -> Result<()> {
+        setup(meta).map(drop)
     }
 
-    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
-        let table = self.meta.load_routing_train()?;
-        let (s, h) = (&self.setup, &self.setup.hparams);
-        let missing = |m: &str| self.meta.error(format!("the routing data has no scores for `{m}`"));
+    fn fit(meta: &MetaRouter, _hparams: &Hparams, progress: &dyn Progress) -> Result<Fitted<SavedModel>> {
+        let setup = setup(meta)?;
+        let table = meta.load_routing_train()?;
+        let (s, h) = (&setup, &setup.hparams);
+        let missing = |m: &str| meta.error(format!("the routing data has no scores for `{m}`"));
         let small = table.model_index(&s.small).ok_or_else(|| missing(&s.small))?;
         let large = table.model_index(&s.large).ok_or_else(|| missing(&s.large))?;
         let featurizer = HashedFeaturizer::new(h.feature_dim);
@@ -205,7 +199,7 @@ impl Trainer for ThresholdTrainer {
             }
         }
         if examples.len() < 10 {
-            return Err(self.meta.error(format!(
+            return Err(meta.error(format!(
                 "only {} training rows where `{}` and `{}` scored differently; need at least 10",
                 examples.len(),
                 s.small,
@@ -240,7 +234,7 @@ impl Trainer for ThresholdTrainer {
         }
         progress.finish();
         let Some((val_loss, best_mlp, best_epoch)) = best else {
-            return Err(self.meta.error("no epoch ran"));
+            return Err(meta.error("no epoch ran"));
         };
         let val_acc = if val.is_empty() {
             f64::NAN
@@ -249,9 +243,8 @@ impl Trainer for ThresholdTrainer {
         };
         let saved =
             SavedModel { featurizer, small_model: s.small.clone(), large_model: s.large.clone(), mlp: best_mlp };
-        model_file::save_trained(&self.save_path, &self.meta, NAME, &saved)?;
-        Ok(TrainReport {
-            model_path: self.save_path.clone(),
+        Ok(Fitted {
+            model: saved,
             metrics: vec![
                 ("small / large".into(), format!("{} / {}", s.small, s.large)),
                 (

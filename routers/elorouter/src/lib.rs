@@ -8,16 +8,14 @@
 //! `mean_{k != m} p_m / (p_m + p_k)`, the same for every query; the decision then weighs it
 //! against cost with `metric.weights`, so with a cost weight the router trades rating for price.
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use llmrouter_core::learn::{CostModel, Predictions, TrainingSet};
+use llmrouter_core::embed::Embedder;
+use llmrouter_core::router::TrainingSet;
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
-    Trainer, model_file,
+    Decide, Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, RouteDecision, ScorePredictor, ScoreRouter,
 };
 use serde::{Deserialize, Serialize};
-
-const NAME: &str = "elorouter";
 
 /// `hparam` of elorouter.
 #[derive(Debug, Clone, Deserialize)]
@@ -83,76 +81,64 @@ pub fn fit(wins: &[Vec<f64>], prior: f64, iterations: usize) -> Vec<f64> {
     p
 }
 
-/// The router.
-pub struct EloRouter {
+/// The ratings: the [`ScorePredictor`] of elorouter (the same scores for every query).
+pub struct Elo {
     rates: Vec<f32>,
-    costs: CostModel,
-    metric: MetricWeights,
-    names: Vec<String>,
-    elo: Vec<f64>,
+    /// Each candidate's rating, shown with every decision.
+    elo: serde_json::Map<String, serde_json::Value>,
 }
 
-impl Router for EloRouter {
-    fn from_meta(meta: MetaRouter) -> Result<Self> {
-        let path = meta.config.load_model_path(NAME)?;
-        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
+/// The router.
+pub type EloRouter = ScoreRouter<Elo>;
+/// Fits the ratings.
+pub type EloTrainer = FitTrainer<Elo>;
+
+impl ScorePredictor for Elo {
+    type Model = SavedModel;
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
         if model.strengths.len() != meta.candidates.len()
             || model.strengths.iter().any(|p| !(p.is_finite() && *p > 0.0))
         {
-            return Err(Error::model(&path, "corrupted: strengths must be one positive number per candidate"));
+            return Err(Error::model(path, "corrupted: strengths must be one positive number per candidate"));
         }
-        Ok(EloRouter {
-            rates: win_rates(&model.strengths),
-            costs: CostModel::from_meta(&meta),
-            metric: meta.config.metric,
-            names: meta.candidates.names().into_iter().map(String::from).collect(),
-            elo: model.elo,
-        })
+        let elo = meta
+            .candidates
+            .names()
+            .into_iter()
+            .zip(&model.elo)
+            .map(|(n, e)| (n.to_owned(), e.round().into()))
+            .collect();
+        Ok(Elo { rates: win_rates(&model.strengths), elo })
     }
 
-    fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
-        Ok(self.route_batch(std::slice::from_ref(query))?.remove(0))
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        None
     }
 
-    fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
-        let p = self.predict(queries)?.ok_or_else(|| Error::router(NAME, "no predictions"))?;
-        let elo: serde_json::Map<String, serde_json::Value> =
-            self.names.iter().zip(&self.elo).map(|(n, e)| (n.clone(), e.round().into())).collect();
-        Ok(p.decide_all(NAME, queries, self.metric).into_iter().map(|d| d.with("elo", elo.clone())).collect())
+    fn scores(&self, _x: &[(u32, f32)]) -> Vec<f32> {
+        self.rates.clone()
     }
 
-    fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
-        for q in queries {
-            q.check(NAME)?;
-        }
-        Ok(Some(Predictions {
-            models: self.names.clone(),
-            scores: vec![self.rates.clone(); queries.len()],
-            costs: queries.iter().map(|q| self.costs.estimate(&q.query)).collect(),
-        }))
+    fn decide(&self, d: Decide<'_>) -> RouteDecision {
+        d.by_rule().with("elo", self.elo.clone())
     }
 }
 
-/// Fits the ratings.
-pub struct EloTrainer {
-    meta: MetaRouter,
-    hparams: Hparams,
-    save_path: PathBuf,
-}
+impl Fit for Elo {
+    type Hparams = Hparams;
+    type Saved = SavedModel;
 
-impl Trainer for EloTrainer {
-    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
-        let hparams: Hparams = meta.config.hparams()?;
+    fn check(meta: &MetaRouter, hparams: &Hparams) -> Result<()> {
         if !(hparams.prior_draws > 0.0 && hparams.prior_draws.is_finite()) {
             return Err(meta.config.key_error("hparam.prior_draws", "must be a positive number"));
         }
-        let save_path = meta.config.save_model_path_for(NAME)?;
-        Ok(EloTrainer { meta, hparams, save_path })
+        Ok(())
     }
 
-    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
-        let table = self.meta.load_routing_train()?;
-        let set = TrainingSet::from_table(&self.meta, &table)?;
+    fn fit(meta: &MetaRouter, hparams: &Hparams, progress: &dyn Progress) -> Result<Fitted<SavedModel>> {
+        let table = meta.load_routing_train()?;
+        let set = TrainingSet::from_table(meta, &table)?;
         let m = set.models.len();
         let mut wins = vec![vec![0.0f64; m]; m];
         let mut games = vec![0u64; m];
@@ -170,18 +156,18 @@ impl Trainer for EloTrainer {
             progress.advance(1);
         }
         progress.finish();
-        let strengths = fit(&wins, self.hparams.prior_draws, self.hparams.max_iterations);
+        let strengths = fit(&wins, hparams.prior_draws, hparams.max_iterations);
         let elo: Vec<f64> = strengths.iter().map(|p| 1500.0 + 400.0 * p.log10()).collect();
         let mut order: Vec<usize> = (0..m).collect();
         order.sort_by(|&a, &b| elo[b].total_cmp(&elo[a]));
         let table: Vec<String> = order.iter().take(5).map(|&i| format!("{} {:.0}", set.models[i], elo[i])).collect();
+        let decisive = games.iter().sum::<u64>() / 2;
         let model = SavedModel { strengths, elo, games };
-        model_file::save_trained(&self.save_path, &self.meta, NAME, &model)?;
-        Ok(TrainReport {
-            model_path: self.save_path.clone(),
+        Ok(Fitted {
+            model,
             metrics: vec![
                 ("training queries".into(), set.len().to_string()),
-                ("decisive games".into(), (model.games.iter().sum::<u64>() / 2).to_string()),
+                ("decisive games".into(), decisive.to_string()),
                 ("top ratings (Elo)".into(), table.join(", ")),
             ],
         })

@@ -19,19 +19,16 @@
 //! is chosen when that loss is worth less than the cost it saves under `metric.weights`; with a
 //! cost weight of 0 the large model always answers.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec, embed_queries_sparse};
-use llmrouter_core::learn::{CostModel, Predictions, par_chunks, prepare};
-use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
+use llmrouter_core::embed::{Embedder, EmbedderSpec};
+use llmrouter_core::learn::linear::{self, Linear, Loss, sigmoid};
+use llmrouter_core::router::prepare;
 use llmrouter_core::{
-    Device, Error, MetaRouter, MetricWeights, Progress, QueryInput, Result, RouteDecision, Router, TrainReport,
-    Trainer, model_file,
+    Decide, Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, RouteDecision, ScorePredictor, ScoreRouter,
 };
 use serde::{Deserialize, Serialize};
-
-const NAME: &str = "hybrid_llm";
 
 /// How training labels are made from the two models' scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,101 +124,72 @@ fn setup(meta: &MetaRouter) -> Result<Setup> {
     Ok(Setup { hparams, small, large })
 }
 
-/// The router.
-pub struct HybridLlm {
+/// The quality-gap regressor and its embedder: the [`ScorePredictor`] of hybrid_llm, which
+/// predicts the small and the large model's scores.
+pub struct Hybrid {
     model: SavedModel,
     embedder: Arc<dyn Embedder>,
-    costs: CostModel,
-    metric: MetricWeights,
     threshold: Option<f64>,
     pair: [usize; 2],
 }
 
-impl HybridLlm {
-    fn probabilities(&self, queries: &[QueryInput]) -> Result<Vec<f32>> {
-        for q in queries {
-            q.check(NAME)?;
-        }
-        let x = embed_queries_sparse(self.embedder.as_ref(), queries, &llmrouter_core::NoProgress)?;
-        Ok(par_chunks(&x, |part| {
-            part.iter().map(|v| sigmoid(f64::from(self.model.regressor.margin(v))) as f32).collect()
-        }))
+/// The router.
+pub type HybridLlm = ScoreRouter<Hybrid>;
+/// Trains the quality-gap regressor.
+pub type HybridTrainer = FitTrainer<Hybrid>;
+
+impl Hybrid {
+    /// `p(q)`: how likely the small model's answer is as good as the large one's.
+    fn probability(&self, x: &[(u32, f32)]) -> f32 {
+        sigmoid(f64::from(self.model.regressor.margin(x))) as f32
     }
 }
 
-impl Router for HybridLlm {
-    fn from_meta(meta: MetaRouter) -> Result<Self> {
-        let s = setup(&meta)?;
-        let path = meta.config.load_model_path(NAME)?;
-        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
+impl ScorePredictor for Hybrid {
+    type Model = SavedModel;
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
+        let s = setup(meta)?;
         let names = meta.candidates.names();
         if model.small_model != names[s.small] || model.large_model != names[s.large] {
             return Err(Error::model(
-                &path,
+                path,
                 format!(
                     "trained for small `{}` and large `{}`, but the config asks for `{}` and `{}`; retrain",
                     model.small_model, model.large_model, names[s.small], names[s.large]
                 ),
             ));
         }
-        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
+        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, path)?;
         if model.regressor.w.len() != embedder.dim() {
-            return Err(Error::model(&path, "corrupted: regressor size does not match the embedder"));
+            return Err(Error::model(path, "corrupted: regressor size does not match the embedder"));
         }
-        Ok(HybridLlm {
-            model,
-            embedder,
-            costs: CostModel::from_meta(&meta),
-            metric: meta.config.metric,
-            threshold: s.hparams.threshold,
-            pair: [s.small, s.large],
-        })
+        Ok(Hybrid { model, embedder, threshold: s.hparams.threshold, pair: [s.small, s.large] })
     }
 
-    fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
-        Ok(self.route_batch(std::slice::from_ref(query))?.remove(0))
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        Some(self.embedder.as_ref())
     }
 
-    fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
-        let probs = self.probabilities(queries)?;
-        let p = self.predictions(queries, &probs);
-        Ok(queries
-            .iter()
-            .enumerate()
-            .map(|(i, q)| {
-                let d = match self.threshold {
-                    Some(t) => {
-                        let m =
-                            if f64::from(probs[i]) >= t { &self.model.small_model } else { &self.model.large_model };
-                        RouteDecision::new(NAME, q, m).with("threshold", t)
-                    }
-                    None => p.decide(NAME, q, i, self.metric),
-                };
-                d.with("small_ok_probability", f64::from(probs[i]))
-            })
-            .collect())
+    fn columns(&self) -> Option<Vec<usize>> {
+        Some(self.pair.to_vec())
     }
 
-    fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
-        let probs = self.probabilities(queries)?;
-        Ok(Some(self.predictions(queries, &probs)))
-    }
-}
-
-impl HybridLlm {
-    fn predictions(&self, queries: &[QueryInput], probs: &[f32]) -> Predictions {
+    fn scores(&self, x: &[(u32, f32)]) -> Vec<f32> {
         let m = &self.model;
-        Predictions {
-            models: vec![m.small_model.clone(), m.large_model.clone()],
-            scores: probs.iter().map(|p| vec![m.large_mean - expected_loss(m, *p) - 1e-6, m.large_mean]).collect(),
-            costs: queries
-                .iter()
-                .map(|q| {
-                    let c = self.costs.estimate(&q.query);
-                    vec![c[self.pair[0]], c[self.pair[1]]]
-                })
-                .collect(),
-        }
+        vec![m.large_mean - expected_loss(m, self.probability(x)) - 1e-6, m.large_mean]
+    }
+
+    fn decide(&self, d: Decide<'_>) -> RouteDecision {
+        let p = self.probability(d.x);
+        let decision = match self.threshold {
+            Some(t) => {
+                let m = if f64::from(p) >= t { &self.model.small_model } else { &self.model.large_model };
+                RouteDecision::new(d.router, d.query, m).with("threshold", t)
+            }
+            None => d.by_rule(),
+        };
+        decision.with("small_ok_probability", f64::from(p))
     }
 }
 
@@ -236,24 +204,19 @@ fn expected_loss(m: &SavedModel, p: f32) -> f32 {
     }
 }
 
-/// Trains the quality-gap regressor.
-pub struct HybridTrainer {
-    meta: MetaRouter,
-    setup: Setup,
-    save_path: PathBuf,
-}
+impl Fit for Hybrid {
+    type Hparams = Hparams;
+    type Saved = SavedModel;
 
-impl Trainer for HybridTrainer {
-    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
-        let setup = setup(&meta)?;
-        let save_path = meta.config.save_model_path_for(NAME)?;
-        Ok(HybridTrainer { meta, setup, save_path })
+    fn check(meta: &MetaRouter, _hparams: &Hparams) -> Result<()> {
+        setup(meta).map(drop)
     }
 
-    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
-        let p = prepare(&self.meta, progress)?;
-        let (si, li) = (self.setup.small, self.setup.large);
-        let h = &self.setup.hparams;
+    fn fit(meta: &MetaRouter, _hparams: &Hparams, progress: &dyn Progress) -> Result<Fitted<SavedModel>> {
+        let setup = setup(meta)?;
+        let p = prepare(meta, progress)?;
+        let (si, li) = (setup.small, setup.large);
+        let h = &setup.hparams;
         let pairs: Vec<(usize, f32, f32)> = p
             .set
             .scores
@@ -263,7 +226,7 @@ impl Trainer for HybridTrainer {
             .map(|(i, r)| (i, r[si], r[li]))
             .collect();
         if pairs.len() < 10 {
-            return Err(self.meta.error(format!(
+            return Err(meta.error(format!(
                 "only {} training queries have scores for both `{}` and `{}`; need at least 10",
                 pairs.len(),
                 p.set.models[si],
@@ -292,6 +255,7 @@ impl Trainer for HybridTrainer {
         let better: Vec<f32> = pairs.iter().filter(|(_, s, l)| l > s).map(|(_, s, l)| l - s).collect();
         let gap = if better.is_empty() { 0.0 } else { better.iter().sum::<f32>() / better.len() as f32 };
         let positive = y.iter().map(|v| f64::from(*v)).sum::<f64>() / y.len() as f64;
+        let pair = format!("{} / {}", p.set.models[si], p.set.models[li]);
         let model = SavedModel {
             embedder: p.spec,
             small_model: p.set.models[si].clone(),
@@ -302,11 +266,10 @@ impl Trainer for HybridTrainer {
             large_mean,
             gap,
         };
-        model_file::save_trained(&self.save_path, &self.meta, NAME, &model)?;
-        Ok(TrainReport {
-            model_path: self.save_path.clone(),
+        Ok(Fitted {
+            model,
             metrics: vec![
-                ("small / large".into(), format!("{} / {}", model.small_model, model.large_model)),
+                ("small / large".into(), pair),
                 ("training queries".into(), pairs.len().to_string()),
                 (
                     "label mode".into(),

@@ -8,22 +8,20 @@
 //! `s_m = (sum_i w_i s_im + lambda * p_m(x)) / (sum_i w_i + lambda)`, so with little local
 //! evidence the router falls back to the prior. The prior is either the model's overall mean
 //! score (`prior: mean`) or, by default (`prior: linear`), a per-model logistic regression on the
-//! embedding (`llmrouter_core::linear::fit`, strength `prior_C`): a global model of what each
+//! embedding (`llmrouter_core::learn::linear::fit`, strength `prior_C`): a global model of what each
 //! model is good at, corrected by the outcomes of the nearest training queries. `shrinkage: auto`
 //! (default) picks lambda by leave-one-out routing on the training set, with each training
 //! query's prior taken from a regression fitted without it (5 folds).
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use llmrouter_core::embed::{Embedder, EmbedderSpec};
-use llmrouter_core::learn::{F32s, Predictions, ScoreRouting, U32s, par_chunks, prepare};
-use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
-use llmrouter_core::{
-    Device, Error, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer, model_file,
-};
+use llmrouter_core::learn::linear::{self, Linear, Loss, sigmoid};
+use llmrouter_core::learn::{F32s, U32s, par_chunks};
+use llmrouter_core::router::prepare;
+use llmrouter_core::{Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
 use serde::{Deserialize, Serialize};
 
-const NAME: &str = "knnrouter";
 /// Candidate values of lambda for `shrinkage: auto`.
 const LAMBDAS: &[f32] = &[0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
@@ -229,64 +227,51 @@ fn estimate(
         .collect()
 }
 
-/// The router.
-pub struct KnnRouter {
+/// The trained model and its embedder: the [`ScorePredictor`] of this router.
+pub struct Knn {
     model: SavedModel,
     index: Index,
     embedder: std::sync::Arc<dyn Embedder>,
-    routing: ScoreRouting,
 }
 
-impl Router for KnnRouter {
-    fn from_meta(meta: MetaRouter) -> Result<Self> {
-        let path = meta.config.load_model_path(NAME)?;
-        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
-        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
+/// The router.
+pub type KnnRouter = ScoreRouter<Knn>;
+/// Its trainer.
+pub type KnnTrainer = FitTrainer<Knn>;
+
+impl ScorePredictor for Knn {
+    type Model = SavedModel;
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
+        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, path)?;
         let rows = model.indptr.0.len().saturating_sub(1);
         let prior_ok = model
             .prior
             .as_ref()
             .is_none_or(|p| p.biases.len() == model.models && p.weights.0.len() == model.models * embedder.dim());
         if model.scores.0.len() != rows * model.models || model.models != meta.candidates.len() || !prior_ok {
-            return Err(Error::model(&path, "corrupted: score table does not match the training rows"));
+            return Err(Error::model(path, "corrupted: score table does not match the training rows"));
         }
         let index = Index::from_csr(embedder.dim(), &model.indptr.0, &model.indices.0, &model.values.0);
-        Ok(KnnRouter { model, index, embedder, routing: ScoreRouting::new(NAME, &meta) })
+        Ok(Knn { model, index, embedder })
     }
 
-    fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
-        Ok(self.route_batch(std::slice::from_ref(query))?.remove(0))
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        Some(self.embedder.as_ref())
     }
 
-    fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
-        self.routing.decide(queries, self.predict(queries)?)
-    }
-
-    fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
-        let x = self.routing.inputs(self.embedder.as_ref(), queries)?;
+    fn scores(&self, v: &[(u32, f32)]) -> Vec<f32> {
         let m = &self.model;
-        let scores = par_chunks(&x, |part| {
-            part.iter()
-                .map(|v| {
-                    let nn = top_k(&self.index.similarities(v), m.n_neighbors, None);
-                    estimate(&nn, &m.scores.0, m.models, &m.prior(v), m.lambda, m.weights)
-                })
-                .collect()
-        });
-        Ok(Some(self.routing.predictions(queries, scores)))
+        let nn = top_k(&self.index.similarities(v), m.n_neighbors, None);
+        estimate(&nn, &m.scores.0, m.models, &m.prior(v), m.lambda, m.weights)
     }
 }
 
-/// Fits (stores) the training set and chooses the shrinkage.
-pub struct KnnTrainer {
-    meta: MetaRouter,
-    hparams: Hparams,
-    save_path: PathBuf,
-}
+impl Fit for Knn {
+    type Hparams = Hparams;
+    type Saved = SavedModel;
 
-impl Trainer for KnnTrainer {
-    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
-        let hparams: Hparams = meta.config.hparams()?;
+    fn check(meta: &MetaRouter, hparams: &Hparams) -> Result<()> {
         if hparams.n_neighbors == 0 {
             return Err(meta.config.key_error("hparam.n_neighbors", "must be at least 1"));
         }
@@ -298,12 +283,11 @@ impl Trainer for KnnTrainer {
                 return Err(meta.config.key_error("hparam.shrinkage", "must be `auto` or a non-negative number"));
             }
         }
-        let save_path = meta.config.save_model_path_for(NAME)?;
-        Ok(KnnTrainer { meta, hparams, save_path })
+        Ok(())
     }
 
-    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
-        let p = prepare(&self.meta, progress)?;
+    fn fit(meta: &MetaRouter, hparams: &Hparams, progress: &dyn Progress) -> Result<Fitted<SavedModel>> {
+        let p = prepare(meta, progress)?;
         let models = p.set.models.len();
         let (mut indptr, mut indices, mut values) = (vec![0u32], Vec::new(), Vec::new());
         let rows: Vec<Vec<(u32, f32)>> = p.x.clone();
@@ -316,17 +300,18 @@ impl Trainer for KnnTrainer {
         }
         let scores: Vec<f32> = p.set.scores.iter().flatten().copied().collect();
         let means = p.set.model_means();
-        let h = &self.hparams;
+        let h = hparams;
         let index = Index::from_csr(p.embedder.dim(), &indptr, &indices, &values);
 
         // Leave-one-out: each training query routed by its neighbours among the others.
         progress.begin(rows.len() as u64, "leave-one-out neighbours");
-        let neighbours: Vec<Vec<(usize, f32)>> = par_chunks(&(0..rows.len()).collect::<Vec<_>>(), |part| {
-            let out: Vec<Vec<(usize, f32)>> =
-                part.iter().map(|&i| top_k(&index.similarities(&rows[i]), h.n_neighbors, Some(i))).collect();
-            progress.advance(part.len() as u64);
-            out
-        });
+        let neighbours: Vec<Vec<(usize, f32)>> =
+            par_chunks("knnrouter: finding neighbours", &(0..rows.len()).collect::<Vec<_>>(), |part: &[usize]| {
+                let out: Vec<Vec<(usize, f32)>> =
+                    part.iter().map(|&i| top_k(&index.similarities(&rows[i]), h.n_neighbors, Some(i))).collect();
+                progress.advance(part.len() as u64);
+                Ok(out)
+            })?;
         progress.finish();
         // Priors: for leave-one-out, each training query's from a regression fitted without it.
         let (prior, loo_priors) = match h.prior {
@@ -385,9 +370,8 @@ impl Trainer for KnnTrainer {
             means,
             prior,
         };
-        model_file::save_trained(&self.save_path, &self.meta, NAME, &model)?;
-        Ok(TrainReport {
-            model_path: self.save_path.clone(),
+        Ok(Fitted {
+            model,
             metrics: vec![
                 ("training queries".into(), n.to_string()),
                 ("embedder".into(), p.embedder.id()),

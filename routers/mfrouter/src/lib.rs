@@ -6,25 +6,22 @@
 //! `z_m(x) = c . (v_m * W x)` with a learned `c`. Training sees every pair of models that scored
 //! differently on a training query as "winner beat loser" and minimises the logistic loss
 //! `-log sigmoid(z_winner - z_loser)` with AdamW: candle's for `v` and `c`, and for the sparse
-//! projection `W` `llmrouter_core::nn::SparseLayer` (lazy Adam over the rows a batch touches). The predicted quality of model `m` on a query is
+//! projection `W` `llmrouter_core::learn::nn::SparseLayer` (lazy Adam over the rows a batch touches). The predicted quality of model `m` on a query is
 //! its expected win rate against the others, `mean_{k != m} sigmoid(z_m - z_k)`, which the
 //! decision weighs against cost with `metric.weights`.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use llmrouter_core::embed::{Embedder, EmbedderSpec};
-use llmrouter_core::learn::{F32s, Predictions, ScoreRouting, fold, par_chunks, prepare};
-use llmrouter_core::nn::candle_core::{D, Device as CDevice, Tensor, Var};
-use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use llmrouter_core::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values};
+use llmrouter_core::learn::nn::candle_core::{D, Device as CDevice, Tensor, Var};
+use llmrouter_core::learn::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use llmrouter_core::learn::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values};
+use llmrouter_core::learn::{F32s, fold};
 use llmrouter_core::rng::SplitMix64;
-use llmrouter_core::{
-    Device, Error, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer, model_file,
-};
+use llmrouter_core::router::prepare;
+use llmrouter_core::{Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
 use serde::{Deserialize, Serialize};
-
-const NAME: &str = "mfrouter";
 
 /// `hparam` of mfrouter.
 #[derive(Debug, Clone, Deserialize)]
@@ -111,18 +108,22 @@ impl SavedModel {
     }
 }
 
-/// The router.
-pub struct MfRouter {
+/// The trained model and its embedder: the [`ScorePredictor`] of this router.
+pub struct Mf {
     model: SavedModel,
     embedder: Arc<dyn Embedder>,
-    routing: ScoreRouting,
 }
 
-impl Router for MfRouter {
-    fn from_meta(meta: MetaRouter) -> Result<Self> {
-        let path = meta.config.load_model_path(NAME)?;
-        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
-        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
+/// The router.
+pub type MfRouter = ScoreRouter<Mf>;
+/// Its trainer.
+pub type MfTrainer = FitTrainer<Mf>;
+
+impl ScorePredictor for Mf {
+    type Model = SavedModel;
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
+        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, path)?;
         let d = model.latent_dim;
         if d == 0
             || model.input_dim == 0
@@ -130,31 +131,18 @@ impl Router for MfRouter {
             || model.projection.0.len() != model.input_dim * d
             || model.classifier.0.len() != d
         {
-            return Err(Error::model(&path, "corrupted: array sizes do not match the candidates and latent_dim"));
+            return Err(Error::model(path, "corrupted: array sizes do not match the candidates and latent_dim"));
         }
-        Ok(MfRouter { model, embedder, routing: ScoreRouting::new(NAME, &meta) })
+        Ok(Mf { model, embedder })
     }
 
-    fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
-        Ok(self.route_batch(std::slice::from_ref(query))?.remove(0))
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        Some(self.embedder.as_ref())
     }
 
-    fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
-        self.routing.decide(queries, self.predict(queries)?)
+    fn scores(&self, v: &[(u32, f32)]) -> Vec<f32> {
+        self.model.win_rates(v)
     }
-
-    fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
-        let x = self.routing.inputs(self.embedder.as_ref(), queries)?;
-        let scores = par_chunks(&x, |part| part.iter().map(|v| self.model.win_rates(v)).collect());
-        Ok(Some(self.routing.predictions(queries, scores)))
-    }
-}
-
-/// Trains the factorisation on pairwise outcomes.
-pub struct MfTrainer {
-    meta: MetaRouter,
-    hparams: Hparams,
-    save_path: PathBuf,
 }
 
 struct Net {
@@ -233,9 +221,11 @@ fn routed_score(model: &SavedModel, x: &[Vec<(u32, f32)>], scores: &[Vec<f32>], 
     total / rows.len().max(1) as f32
 }
 
-impl Trainer for MfTrainer {
-    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
-        let hparams: Hparams = meta.config.hparams()?;
+impl Fit for Mf {
+    type Hparams = Hparams;
+    type Saved = SavedModel;
+
+    fn check(meta: &MetaRouter, hparams: &Hparams) -> Result<()> {
         for (key, ok) in [
             ("hparam.latent_dim", hparams.latent_dim > 0),
             ("hparam.lr", hparams.lr > 0.0 && hparams.lr.is_finite()),
@@ -249,13 +239,12 @@ impl Trainer for MfTrainer {
                 return Err(meta.config.key_error(key, "value out of range (see the router README)"));
             }
         }
-        let save_path = meta.config.save_model_path_for(NAME)?;
-        Ok(MfTrainer { meta, hparams, save_path })
+        Ok(())
     }
 
-    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
-        let p = prepare(&self.meta, progress)?;
-        let h = &self.hparams;
+    fn fit(meta: &MetaRouter, hparams: &Hparams, progress: &dyn Progress) -> Result<Fitted<SavedModel>> {
+        let p = prepare(meta, progress)?;
+        let h = hparams;
         let dev = CDevice::Cpu;
         let models = p.set.models.len();
         let input_dim = p.embedder.dim().min(h.input_dim);
@@ -273,7 +262,7 @@ impl Trainer for MfTrainer {
             }
         }
         if pairs.is_empty() {
-            return Err(self.meta.error("no training query where two models scored differently: nothing to learn"));
+            return Err(meta.error("no training query where two models scored differently: nothing to learn"));
         }
         let mut rng = SplitMix64::new(h.seed);
         let vectors = param(&mut rng, &[models, h.latent_dim], 1.0, &dev)?;
@@ -309,10 +298,9 @@ impl Trainer for MfTrainer {
             }
         }
         progress.finish();
-        let Some((val_score, best_epoch, model)) = best else { return Err(self.meta.error("no epoch ran")) };
-        model_file::save_trained(&self.save_path, &self.meta, NAME, &model)?;
-        Ok(TrainReport {
-            model_path: self.save_path.clone(),
+        let Some((val_score, best_epoch, model)) = best else { return Err(meta.error("no epoch ran")) };
+        Ok(Fitted {
+            model,
             metrics: vec![
                 ("training queries".into(), format!("{} ({} held out)", p.set.len(), val_rows.len())),
                 ("training pairs".into(), pairs.len().to_string()),

@@ -1,7 +1,7 @@
 //! `mlprouter`: a multi-layer perceptron on the query embedding that predicts every candidate's
 //! score at once (multi-output regression with sigmoid outputs and masked binary cross-entropy
 //! against the measured scores), trained with AdamW; the decision follows `metric.weights`.
-//! The sparse first layer is `llmrouter_core::nn::SparseLayer` (lazy Adam over the rows a batch
+//! The sparse first layer is `llmrouter_core::learn::nn::SparseLayer` (lazy Adam over the rows a batch
 //! touches), the rest of the network candle tensors with candle's AdamW.
 //!
 //! Why regression of every model's score rather than classification of the best model: scores
@@ -13,21 +13,18 @@
 //! picks score best on it (stopping after `patience` epochs without improvement). Inference runs in
 //! plain Rust from the saved weights.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use llmrouter_core::embed::{Embedder, EmbedderSpec};
-use llmrouter_core::learn::{F32s, Predictions, ScoreRouting, fold, par_chunks, prepare};
-use llmrouter_core::nn::candle_core::{Device as CDevice, Tensor, Var};
-use llmrouter_core::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use llmrouter_core::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values, zeros};
+use llmrouter_core::learn::nn::candle_core::{Device as CDevice, Tensor, Var};
+use llmrouter_core::learn::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use llmrouter_core::learn::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values, zeros};
+use llmrouter_core::learn::{F32s, fold};
 use llmrouter_core::rng::SplitMix64;
-use llmrouter_core::{
-    Device, Error, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer, model_file,
-};
+use llmrouter_core::router::prepare;
+use llmrouter_core::{Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
 use serde::{Deserialize, Serialize};
-
-const NAME: &str = "mlprouter";
 
 /// Hidden-layer activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +54,7 @@ impl Activation {
         match self {
             Activation::Relu => t.relu(),
             Activation::Tanh => t.tanh(),
-            Activation::Logistic => llmrouter_core::nn::candle_nn::ops::sigmoid(t),
+            Activation::Logistic => llmrouter_core::learn::nn::candle_nn::ops::sigmoid(t),
             Activation::Identity => Ok(t.clone()),
         }
         .map_err(err)
@@ -156,49 +153,40 @@ impl SavedModel {
     }
 }
 
-/// The router.
-pub struct MlpRouter {
+/// The trained model and its embedder: the [`ScorePredictor`] of this router.
+pub struct Mlp {
     model: SavedModel,
     embedder: Arc<dyn Embedder>,
-    routing: ScoreRouting,
 }
 
-impl Router for MlpRouter {
-    fn from_meta(meta: MetaRouter) -> Result<Self> {
-        let path = meta.config.load_model_path(NAME)?;
-        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
-        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
+/// The router.
+pub type MlpRouter = ScoreRouter<Mlp>;
+/// Its trainer.
+pub type MlpTrainer = FitTrainer<Mlp>;
+
+impl ScorePredictor for Mlp {
+    type Model = SavedModel;
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
+        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, path)?;
         let shapes_ok = !model.layers.is_empty()
             && model.layers[0].inputs <= embedder.dim()
             && model.layers.windows(2).all(|w| w[0].outputs == w[1].inputs)
             && model.layers.iter().all(|l| l.w.0.len() == l.inputs * l.outputs && l.b.0.len() == l.outputs)
             && model.layers.last().is_some_and(|l| l.outputs == meta.candidates.len());
         if !shapes_ok {
-            return Err(Error::model(&path, "corrupted: layer shapes do not match the embedder and the candidates"));
+            return Err(Error::model(path, "corrupted: layer shapes do not match the embedder and the candidates"));
         }
-        Ok(MlpRouter { model, embedder, routing: ScoreRouting::new(NAME, &meta) })
+        Ok(Mlp { model, embedder })
     }
 
-    fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
-        Ok(self.route_batch(std::slice::from_ref(query))?.remove(0))
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        Some(self.embedder.as_ref())
     }
 
-    fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
-        self.routing.decide(queries, self.predict(queries)?)
+    fn scores(&self, v: &[(u32, f32)]) -> Vec<f32> {
+        self.model.forward(v)
     }
-
-    fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
-        let x = self.routing.inputs(self.embedder.as_ref(), queries)?;
-        let scores = par_chunks(&x, |part| part.iter().map(|v| self.model.forward(v)).collect());
-        Ok(Some(self.routing.predictions(queries, scores)))
-    }
-}
-
-/// Trains the network.
-pub struct MlpTrainer {
-    meta: MetaRouter,
-    hparams: Hparams,
-    save_path: PathBuf,
 }
 
 struct Net {
@@ -300,9 +288,11 @@ fn targets(scores: &[Vec<f32>], rows: &[usize], dev: &CDevice) -> Result<(Tensor
     ))
 }
 
-impl Trainer for MlpTrainer {
-    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
-        let hparams: Hparams = meta.config.hparams()?;
+impl Fit for Mlp {
+    type Hparams = Hparams;
+    type Saved = SavedModel;
+
+    fn check(meta: &MetaRouter, hparams: &Hparams) -> Result<()> {
         for (key, ok) in [
             ("hparam.hidden_layer_sizes", hparams.hidden_layer_sizes.iter().all(|&n| n > 0)),
             ("hparam.lr", hparams.lr > 0.0 && hparams.lr.is_finite()),
@@ -316,13 +306,12 @@ impl Trainer for MlpTrainer {
                 return Err(meta.config.key_error(key, "value out of range (see the router README)"));
             }
         }
-        let save_path = meta.config.save_model_path_for(NAME)?;
-        Ok(MlpTrainer { meta, hparams, save_path })
+        Ok(())
     }
 
-    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
-        let p = prepare(&self.meta, progress)?;
-        let h = &self.hparams;
+    fn fit(meta: &MetaRouter, hparams: &Hparams, progress: &dyn Progress) -> Result<Fitted<SavedModel>> {
+        let p = prepare(meta, progress)?;
+        let h = hparams;
         let dev = CDevice::Cpu;
         let models = p.set.models.len();
         let mut rng = SplitMix64::new(h.seed);
@@ -401,11 +390,10 @@ impl Trainer for MlpTrainer {
             }
         }
         progress.finish();
-        let Some((val_score, best_epoch, layers)) = best else { return Err(self.meta.error("no epoch ran")) };
+        let Some((val_score, best_epoch, layers)) = best else { return Err(meta.error("no epoch ran")) };
         let model = SavedModel { embedder: p.spec, activation: h.activation, layers };
-        model_file::save_trained(&self.save_path, &self.meta, NAME, &model)?;
-        Ok(TrainReport {
-            model_path: self.save_path.clone(),
+        Ok(Fitted {
+            model,
             metrics: vec![
                 ("training queries".into(), format!("{} ({} held out)", p.set.len(), val_rows.len())),
                 ("embedder".into(), p.embedder.id()),

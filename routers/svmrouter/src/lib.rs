@@ -2,7 +2,7 @@
 //! probability that the model answers well is used as its predicted score; the decision follows
 //! `metric.weights`.
 //!
-//! Each classifier is the exact minimiser (L-BFGS, `llmrouter_core::linear::fit`) of
+//! Each classifier is the exact minimiser (L-BFGS, `llmrouter_core::learn::linear::fit`) of
 //! `C * sum_i loss_i + |w|^2 / 2`, as scikit-learn's `LogisticRegression(C)` or `LinearSVC(C)`:
 //! - `loss: logistic` (default): log loss against the measured scores as soft targets, so
 //!   `sigmoid(margin)` already estimates the expected score.
@@ -10,18 +10,14 @@
 //!   Platt scaling (`sigmoid(a * margin + c)`) fitted on a seeded held-out `calibration_fraction`,
 //!   after which the SVMs are refitted on all queries and keep the calibration.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use llmrouter_core::embed::{Embedder, EmbedderSpec};
-use llmrouter_core::learn::{Predictions, ScoreRouting, par_chunks, prepare};
-use llmrouter_core::linear::{self, Linear, Loss, sigmoid};
-use llmrouter_core::{
-    Device, Error, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router, TrainReport, Trainer, model_file,
-};
+use llmrouter_core::learn::linear::{self, Linear, Loss, sigmoid};
+use llmrouter_core::router::prepare;
+use llmrouter_core::{Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
 use serde::{Deserialize, Serialize};
-
-const NAME: &str = "svmrouter";
 
 /// `hparam` of svmrouter.
 #[derive(Debug, Clone, Deserialize)]
@@ -80,61 +76,48 @@ pub struct SavedModel {
     classifiers: Vec<Classifier>,
 }
 
-/// The router.
-pub struct SvmRouter {
+/// The per-model classifiers and their embedder: the [`ScorePredictor`] of svmrouter.
+pub struct Svm {
     model: SavedModel,
     embedder: Arc<dyn Embedder>,
-    routing: ScoreRouting,
 }
 
-impl Router for SvmRouter {
-    fn from_meta(meta: MetaRouter) -> Result<Self> {
-        let path = meta.config.load_model_path(NAME)?;
-        let model: SavedModel = model_file::load(&path, NAME, &meta.candidates.names())?;
-        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, &path)?;
+/// The router.
+pub type SvmRouter = ScoreRouter<Svm>;
+/// Trains the per-model SVMs and their calibration.
+pub type SvmTrainer = FitTrainer<Svm>;
+
+impl ScorePredictor for Svm {
+    type Model = SavedModel;
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
+        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, path)?;
         if model.classifiers.len() != meta.candidates.len()
             || model.classifiers.iter().any(|c| c.svm.w.len() != embedder.dim())
         {
-            return Err(Error::model(&path, "corrupted: classifier shapes do not match the candidates and embedder"));
+            return Err(Error::model(path, "corrupted: classifier shapes do not match the candidates and embedder"));
         }
-        Ok(SvmRouter { model, embedder, routing: ScoreRouting::new(NAME, &meta) })
+        Ok(Svm { model, embedder })
     }
 
-    fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
-        Ok(self.route_batch(std::slice::from_ref(query))?.remove(0))
+    fn embedder(&self) -> Option<&dyn Embedder> {
+        Some(self.embedder.as_ref())
     }
 
-    fn route_batch(&self, queries: &[QueryInput]) -> Result<Vec<RouteDecision>> {
-        self.routing.decide(queries, self.predict(queries)?)
-    }
-
-    fn predict(&self, queries: &[QueryInput]) -> Result<Option<Predictions>> {
-        let x = self.routing.inputs(self.embedder.as_ref(), queries)?;
-        let scores = par_chunks(&x, |part| {
-            part.iter()
-                .map(|v| {
-                    self.model
-                        .classifiers
-                        .iter()
-                        .map(|c| sigmoid(f64::from(c.platt_a * c.svm.margin(v) + c.platt_c)) as f32)
-                        .collect()
-                })
-                .collect()
-        });
-        Ok(Some(self.routing.predictions(queries, scores)))
+    fn scores(&self, v: &[(u32, f32)]) -> Vec<f32> {
+        self.model
+            .classifiers
+            .iter()
+            .map(|c| sigmoid(f64::from(c.platt_a * c.svm.margin(v) + c.platt_c)) as f32)
+            .collect()
     }
 }
 
-/// Trains the per-model SVMs and their calibration.
-pub struct SvmTrainer {
-    meta: MetaRouter,
-    hparams: Hparams,
-    save_path: PathBuf,
-}
+impl Fit for Svm {
+    type Hparams = Hparams;
+    type Saved = SavedModel;
 
-impl Trainer for SvmTrainer {
-    fn from_meta(meta: MetaRouter, _device: Device) -> Result<Self> {
-        let hparams: Hparams = meta.config.hparams()?;
+    fn check(meta: &MetaRouter, hparams: &Hparams) -> Result<()> {
         if hparams.kernel != "linear" {
             return Err(meta.config.key_error(
                 "hparam.kernel",
@@ -153,13 +136,11 @@ impl Trainer for SvmTrainer {
         if !(0.05..0.9).contains(&hparams.calibration_fraction) {
             return Err(meta.config.key_error("hparam.calibration_fraction", "must be between 0.05 and 0.9"));
         }
-        let save_path = meta.config.save_model_path_for(NAME)?;
-        Ok(SvmTrainer { meta, hparams, save_path })
+        Ok(())
     }
 
-    fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
-        let p = prepare(&self.meta, progress)?;
-        let h = &self.hparams;
+    fn fit(meta: &MetaRouter, h: &Hparams, progress: &dyn Progress) -> Result<Fitted<SavedModel>> {
+        let p = prepare(meta, progress)?;
         let dim = p.embedder.dim();
         let models = p.set.models.len();
         let all: Vec<usize> = (0..p.set.len()).collect();
@@ -205,9 +186,8 @@ impl Trainer for SvmTrainer {
         progress.advance(1);
         progress.finish();
         let model = SavedModel { embedder: p.spec, classifiers };
-        model_file::save_trained(&self.save_path, &self.meta, NAME, &model)?;
-        Ok(TrainReport {
-            model_path: self.save_path.clone(),
+        Ok(Fitted {
+            model,
             metrics: vec![
                 ("training queries".into(), p.set.len().to_string()),
                 ("embedder".into(), p.embedder.id()),

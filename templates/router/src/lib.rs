@@ -6,8 +6,6 @@
 use llmrouter_core::{MetaRouter, QueryInput, Result, RouteDecision, Router};
 use serde::Deserialize;
 
-const NAME: &str = "{{crate_name}}";
-
 /// `hparam` of {{crate_name}}: unknown keys are errors that name the key.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -25,6 +23,8 @@ impl Default for Hparams {
 /// The router. Built once by `from_meta`; `route_single` is then called for every query.
 #[derive(Debug)]
 pub struct {{crate_name | pascal_case}} {
+    /// The name it is registered under (from `register_router!`, via the `MetaRouter`).
+    router: String,
     cheapest: String,
     most_expensive: String,
     max_chars: usize,
@@ -36,6 +36,7 @@ impl Router for {{crate_name | pascal_case}} {
         let by_price = meta.candidates.by_price();
         let name_at = |i: usize| meta.candidates.all()[by_price[i]].name.clone();
         Ok({{crate_name | pascal_case}} {
+            router: meta.router_name().to_owned(),
             cheapest: name_at(0),
             most_expensive: name_at(by_price.len() - 1),
             max_chars: hparams.max_chars,
@@ -43,10 +44,10 @@ impl Router for {{crate_name | pascal_case}} {
     }
 
     fn route_single(&self, query: &QueryInput) -> Result<RouteDecision> {
-        query.check(NAME)?;
+        query.check(&self.router)?;
         let chars = query.query.chars().count();
         let model = if chars <= self.max_chars { &self.cheapest } else { &self.most_expensive };
-        Ok(RouteDecision::new(NAME, query, model).with("chars", chars))
+        Ok(RouteDecision::new(&self.router, query, model).with("chars", chars))
     }
 }
 

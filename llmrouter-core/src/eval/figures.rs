@@ -20,7 +20,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::config::MetricWeights;
-use crate::learn::{TrainingSet, normalized_costs};
+use crate::decision::{Predictions, normalized_costs};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::query::QueryInput;
+use crate::router::{Router, TrainingSet};
 
 /// The figures of one router or reference point.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -147,18 +151,14 @@ pub fn baselines(set: &TrainingSet, weights: MetricWeights) -> Vec<Summary> {
 
 /// Routes every query of `set` with `router` (in chunks, reporting progress) and returns the
 /// index of each picked model.
-pub fn route_set(
-    router: &dyn crate::Router,
-    set: &TrainingSet,
-    progress: &dyn crate::Progress,
-) -> crate::Result<Vec<usize>> {
-    let queries: Vec<crate::QueryInput> = set.queries.iter().map(|q| crate::QueryInput::new(q.as_str())).collect();
+pub fn route_set(router: &dyn Router, set: &TrainingSet, progress: &dyn Progress) -> Result<Vec<usize>> {
+    let queries: Vec<QueryInput> = set.queries.iter().map(|q| QueryInput::new(q.as_str())).collect();
     progress.begin(queries.len() as u64, "routing");
     let mut picks = Vec::with_capacity(queries.len());
     for chunk in queries.chunks(512) {
         for d in router.route_batch(chunk)? {
             let m = set.model_index(&d.model_name).ok_or_else(|| {
-                crate::Error::router(
+                Error::router(
                     &d.router,
                     format!("routed to `{}`, which has no scores in the evaluation data", d.model_name),
                 )
@@ -171,15 +171,11 @@ pub fn route_set(
     Ok(picks)
 }
 
-/// Per-model predictions ([`crate::Router::predict`]) for every query of `set`, in chunks of 512
+/// Per-model predictions ([`Router::predict`]) for every query of `set`, in chunks of 512
 /// with progress; `None` when the router does not predict scores.
-pub fn predict_set(
-    router: &dyn crate::Router,
-    set: &TrainingSet,
-    progress: &dyn crate::Progress,
-) -> crate::Result<Option<crate::learn::Predictions>> {
-    let queries: Vec<crate::QueryInput> = set.queries.iter().map(|q| crate::QueryInput::new(q.as_str())).collect();
-    let mut all: Option<crate::learn::Predictions> = None;
+pub fn predict_set(router: &dyn Router, set: &TrainingSet, progress: &dyn Progress) -> Result<Option<Predictions>> {
+    let queries: Vec<QueryInput> = set.queries.iter().map(|q| QueryInput::new(q.as_str())).collect();
+    let mut all: Option<Predictions> = None;
     progress.begin(queries.len() as u64, "predicting");
     for chunk in queries.chunks(512) {
         let Some(p) = router.predict(chunk)? else {

@@ -9,93 +9,35 @@
 //! from that file ([`apply()`]), so `infer` and `eval` honour it; an explicit cost weight
 //! (`eval --cost-weight`) still wins, and retraining drops it.
 
-use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 use crate::config::{CostMix, MetricWeights};
-use crate::curve::{cost_weight_grid, measure, picks};
+use crate::decision::Predictions;
 use crate::error::{Error, Result};
-use crate::learn::{Predictions, TrainingSet};
+use crate::eval::curve::{cost_weight_grid, measure, picks};
+use crate::eval::figures::predict_set;
 use crate::meta::MetaRouter;
+use crate::model::ModelFile;
+pub use crate::model::{Budget, Calibration};
 use crate::progress::Progress;
-use crate::registry::RouterRegistration;
-use crate::router::Router;
+use crate::registry::{self, RouterRegistration};
+use crate::router::{Device, Router, TrainingSet};
 
-/// What a calibrated router may spend.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Budget {
-    /// Mean cost per query, USD.
-    MaxCostPerQuery {
-        /// The budget.
-        usd: f64,
-    },
-    /// Share of queries (0 to 1) sent to one model.
-    MaxShare {
-        /// The model.
-        model: String,
-        /// The largest share.
-        share: f64,
-    },
-}
-
-impl Budget {
-    /// The constrained quantity of `chosen` (indices of `set.models`).
-    fn value(&self, set: &TrainingSet, chosen: &[usize]) -> Result<f64> {
-        match self {
-            Budget::MaxCostPerQuery { .. } => Ok(measure(set, chosen).1),
-            Budget::MaxShare { model, .. } => {
-                let m = set.model_index(model).ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "--max-share names `{model}`, which is not a model of the routing data ({})",
-                        set.models.join(", ")
-                    ))
-                })?;
-                Ok(chosen.iter().filter(|&&c| c == m).count() as f64 / chosen.len().max(1) as f64)
-            }
+/// The budgeted quantity of `chosen` (indices of `set.models`): the mean cost, or the share of
+/// queries sent to the budget's model.
+pub fn budget_value(budget: &Budget, set: &TrainingSet, chosen: &[usize]) -> Result<f64> {
+    match budget {
+        Budget::MaxCostPerQuery { .. } => Ok(measure(set, chosen).1),
+        Budget::MaxShare { model, .. } => {
+            let m = set.model_index(model).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "--max-share names `{model}`, which is not a model of the routing data ({})",
+                    set.models.join(", ")
+                ))
+            })?;
+            Ok(chosen.iter().filter(|&&c| c == m).count() as f64 / chosen.len().max(1) as f64)
         }
     }
-
-    /// The limit.
-    pub fn limit(&self) -> f64 {
-        match self {
-            Budget::MaxCostPerQuery { usd } => *usd,
-            Budget::MaxShare { share, .. } => *share,
-        }
-    }
-}
-
-impl std::fmt::Display for Budget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Budget::MaxCostPerQuery { usd } => write!(f, "mean cost <= {usd:.4e} USD per query"),
-            Budget::MaxShare { model, share } => write!(f, "share of queries sent to {model} <= {:.1}%", share * 100.0),
-        }
-    }
-}
-
-/// The outcome of a calibration, stored in the model file under `calibration`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
-    /// The chosen `metric.weights.cost`.
-    pub cost_weight: f64,
-    /// The second cost weight and the share of queries (by a hash of the text) it decides, when
-    /// the budget lies between what two neighbouring weights spend.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mix: Option<CostMix>,
-    /// The `metric.weights.performance` it was chosen with.
-    pub performance_weight: f64,
-    /// The budget.
-    pub budget: Budget,
-    /// Validation queries it was chosen on.
-    pub validation_queries: usize,
-    /// Mean score of the picks on them.
-    pub validation_mean_score: f64,
-    /// Mean cost per query (USD) of the picks on them.
-    pub validation_mean_cost: f64,
-    /// The budgeted quantity on them (mean cost, or the model's share).
-    pub validation_value: f64,
 }
 
 /// One evaluated decision rule: a cost weight, possibly mixed with a second one.
@@ -123,7 +65,7 @@ pub fn outcome(pred: &Predictions, set: &TrainingSet, weights: MetricWeights, bu
         mix: weights.cost_mix,
         mean_score,
         mean_cost,
-        value: budget.value(set, &chosen)?,
+        value: budget_value(budget, set, &chosen)?,
     })
 }
 
@@ -231,15 +173,15 @@ pub fn prepare(reg: &RouterRegistration, meta: MetaRouter, progress: &dyn Progre
     // Train into a temporary file beside the configured one, so that a failed calibration leaves
     // the model the user had in place; route with exactly that model, whatever `load_model_path`
     // says, and without any calibration the old one carried.
-    let final_path = meta.config.save_model_path_for(reg.name)?;
+    let final_path = meta.save_model_path()?;
     let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temporary = Temporary {
         path: final_path.with_file_name(format!(".{name}.calibrating-{}", std::process::id())),
         keep: false,
     };
     let mut meta = meta;
-    meta.config = meta.config.clone().with_model_path(&temporary.path);
-    let report = build_trainer(meta.clone(), crate::Device::Cpu)?.train(progress)?;
+    meta.set_model_path(&temporary.path);
+    let report = build_trainer(meta.clone(), Device::Cpu)?.train(progress)?;
     let model_path = report.model_path;
     let cost = meta.config.metric.cost;
     meta.pin_cost_weight(cost);
@@ -248,11 +190,12 @@ pub fn prepare(reg: &RouterRegistration, meta: MetaRouter, progress: &dyn Progre
     if validation.is_empty() {
         return Err(meta.error("the validation share of the training data is empty"));
     }
-    let Some(predictions) = crate::eval::predict_set(router.as_ref(), &validation, progress)? else {
-        return Err(meta.error(
+    let Some(predictions) = predict_set(router.as_ref(), &validation, progress)? else {
+        return Err(meta.error(format!(
             "does not predict per-model scores, so no cost weight steers it; calibration works with routers \
-             that do (knnrouter, svmrouter, mlprouter, mfrouter, elorouter, hybrid_llm)",
-        ));
+             that do ({})",
+            registry::score_predictors()?.join(", ")
+        )));
     };
     Ok(Prepared { meta, model_path, final_path, router, validation, predictions, temporary })
 }
@@ -280,54 +223,9 @@ impl Prepared {
             validation_mean_cost: chosen.mean_cost,
             validation_value: chosen.value,
         };
-        write(&self.model_path, &calibration)?;
+        ModelFile::read(&self.model_path)?.write_calibration(&calibration)?;
         Ok(calibration)
     }
-}
-
-/// Stores `calibration` in the model file at `path` (atomically; the model is unchanged).
-pub fn write(path: &Path, calibration: &Calibration) -> Result<()> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read model file", path, e))?;
-    let mut value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| Error::model(path, format!("not a readable model file: {e}")))?;
-    let object = value.as_object_mut().ok_or_else(|| Error::model(path, "not an llmrouter model file"))?;
-    object.insert(
-        "calibration".to_owned(),
-        serde_json::to_value(calibration).map_err(|e| Error::model(path, e.to_string()))?,
-    );
-    let out = serde_json::to_vec(&value).map_err(|e| Error::model(path, format!("cannot serialise: {e}")))?;
-    crate::model_file::write_atomic(path, &out)
-}
-
-/// The calibration stored in the model file at `path`, if any.
-pub fn read(path: &Path) -> Result<Option<Calibration>> {
-    #[derive(Deserialize)]
-    struct Envelope {
-        #[serde(default)]
-        calibration: Option<Calibration>,
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read model file", path, e))?;
-    let envelope: Envelope = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::model(path, format!("malformed `calibration` (or not a model file): {e}")))?;
-    Ok(envelope.calibration)
-}
-
-/// Applies the calibration stored in the model `meta`'s router loads, unless the cost weight was
-/// pinned ([`MetaRouter::pin_cost_weight`]). Returns the calibration applied. A model file that
-/// cannot be read is left for the router to report.
-pub fn apply(meta: &mut MetaRouter) -> Result<Option<Calibration>> {
-    if meta.cost_weight_pinned() {
-        return Ok(None);
-    }
-    let Ok(path) = meta.config.load_model_path(meta.router_name()) else { return Ok(None) };
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let Some(c) = read(&path)? else { return Ok(None) };
-    meta.config.metric.cost = c.cost_weight;
-    meta.config.metric.cost_mix = c.mix;
-    meta.config.metric.performance = c.performance_weight;
-    Ok(Some(c))
 }
 
 #[cfg(test)]
@@ -403,27 +301,5 @@ mod tests {
         let err = choose(&pred, &set, MetricWeights::default(), &Budget::MaxCostPerQuery { usd: 0.5 })
             .expect_err("infeasible");
         assert!(err.to_string().contains("reaches 1.0000e0"), "{err}");
-    }
-
-    #[test]
-    fn calibration_round_trips_through_the_model_file() {
-        let dir = std::env::temp_dir().join(format!("llmrouter-calibrate-{}", std::process::id()));
-        let path = dir.join("m.json");
-        crate::model_file::save(&path, "r", &["a", "b"], &vec![1.0f32]).expect("save");
-        assert_eq!(read(&path).expect("read"), None);
-        let c = Calibration {
-            cost_weight: 0.25,
-            mix: Some(CostMix { cost_weight: 0.2, share: 0.3 }),
-            performance_weight: 1.0,
-            budget: Budget::MaxCostPerQuery { usd: 2e-5 },
-            validation_queries: 10,
-            validation_mean_score: 0.5,
-            validation_mean_cost: 1.9e-5,
-            validation_value: 1.9e-5,
-        };
-        write(&path, &c).expect("write");
-        assert_eq!(read(&path).expect("read"), Some(c));
-        let model: Vec<f32> = crate::model_file::load(&path, "r", &["a", "b"]).expect("model still loads");
-        assert_eq!(model, vec![1.0]);
     }
 }

@@ -25,9 +25,35 @@ use candle_core::{CpuStorage, DType, Device, InplaceOp1, Layout, Storage, Tensor
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::embed::Embedder;
+use crate::embed::{BackendContext, EMBEDDING_BACKENDS, Embedder, EmbedderSpec, EmbeddingBackend};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+
+#[allow(unsafe_code)] // a linkme registration: a static in a link section
+#[linkme::distributed_slice(EMBEDDING_BACKENDS)]
+static MINILM: EmbeddingBackend = EmbeddingBackend {
+    name: "minilm",
+    summary: "all-MiniLM-L6-v2 sentence embeddings, 384-d (model folder from `cargo xtask fetch-minilm`)",
+    fit: fit_backend,
+    load: load_backend,
+};
+
+fn fit_backend(ctx: &BackendContext<'_>, _texts: &[&str]) -> Result<(EmbedderSpec, Box<dyn Embedder>)> {
+    let model = MiniLm::load(&ctx.settings.minilm_dir(ctx.config)?)?;
+    Ok((EmbedderSpec::plain("minilm", model.dim()), Box::new(model)))
+}
+
+fn load_backend(ctx: &BackendContext<'_>, spec: &EmbedderSpec) -> Result<Box<dyn Embedder>> {
+    let model = MiniLm::load(&ctx.settings.minilm_dir(ctx.config)?)?;
+    if model.dim() != spec.dim {
+        return Err(ctx.mismatch(format!(
+            "trained with a {}-d MiniLM, the model folder gives {}-d vectors",
+            spec.dim,
+            model.dim()
+        )));
+    }
+    Ok(Box::new(model))
+}
 
 /// Tokens per text, [CLS] and [SEP] included: sentence-transformers' `max_seq_length` for this model.
 pub const MAX_TOKENS: usize = 256;

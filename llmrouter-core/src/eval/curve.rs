@@ -32,9 +32,10 @@
 use serde::Serialize;
 
 use crate::config::MetricWeights;
+use crate::decision::{Predictions, ranking};
 use crate::error::{Error, Result};
-use crate::learn::{Predictions, TrainingSet, ranking};
 use crate::progress::Progress;
+use crate::router::TrainingSet;
 
 /// One operating point of a router.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -202,7 +203,7 @@ pub struct Anchors {
 impl Anchors {
     /// The anchors of `set`, from each model's mean measured score and cost.
     pub fn of(set: &TrainingSet) -> Anchors {
-        let figures = crate::eval::model_figures(set);
+        let figures = crate::eval::figures::model_figures(set);
         let idx = |better: &dyn Fn(usize, usize) -> std::cmp::Ordering| {
             (0..figures.len()).max_by(|&a, &b| better(a, b).then(b.cmp(&a))).unwrap_or(0)
         };
@@ -258,10 +259,10 @@ pub fn metrics(points: &[(f64, f64)], anchors: &Anchors) -> CurveMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::{baselines, one_hot, summarize};
+    use crate::eval::figures::{baselines, one_hot, summarize};
 
     /// Three models with costs 1, 2, 4 per query; mean scores a 0.4, b 0.4, c 0.8.
-    use crate::eval::tests::tiny;
+    use crate::eval::figures::tests::tiny;
 
     fn close(a: f64, b: f64) {
         assert!((a - b).abs() < 1e-9, "{a} != {b}");
@@ -350,7 +351,7 @@ mod tests {
         let pred = Predictions { models: set.models.clone(), scores: set.scores.clone(), costs: set.costs.clone() };
         let grid = cost_weight_grid();
         assert_eq!(grid.len(), 98);
-        let points = sweep(&pred, &set, MetricWeights::default(), &grid, &crate::NoProgress).expect("sweep");
+        let points = sweep(&pred, &set, MetricWeights::default(), &grid, &crate::progress::NoProgress).expect("sweep");
         let refs = baselines(&set, MetricWeights::default());
         close(points[0].mean_score, refs[3].mean_score);
         close(points[0].mean_cost, refs[3].mean_cost);

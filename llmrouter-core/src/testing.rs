@@ -1,9 +1,14 @@
-//! The shared conformance suite every router crate runs from its `tests/` folder:
+//! The shared conformance suite every router crate runs from its `tests/` folder, behind core's
+//! `testing` feature (router crates enable it in `[dev-dependencies]` only, so it never ships in
+//! a library or the binary):
 //!
 //! ```ignore
 //! llmrouter_core::conformance_tests!(router: MyRouter, config: "config.yaml");
 //! llmrouter_core::conformance_tests!(router: MyRouter, trainer: MyTrainer, config: "config.yaml");
 //! ```
+//!
+//! Its helpers assert, and panic with a message naming the router and the check, by design:
+//! they are test code.
 //!
 //! It checks that the router builds from its example config, routes fixture queries only to
 //! candidates, is deterministic, rejects empty input, and (with a trainer) trains
@@ -19,7 +24,8 @@ use std::sync::Once;
 use crate::error::Result;
 use crate::meta::MetaRouter;
 use crate::progress::NoProgress;
-use crate::router::{Device, QueryInput, RouteDecision, Router, Trainer};
+use crate::query::{QueryInput, RouteDecision};
+use crate::router::{Device, Router, Trainer};
 
 /// Queries every router must route.
 pub const FIXTURE_QUERIES: &[&str] = &[
@@ -38,54 +44,54 @@ pub const FIXTURE_QUERIES: &[&str] = &[
 macro_rules! conformance_tests {
     (router: $router:ty, config: $config:literal $(,)?) => {
         fn __conformance_config() -> ::std::path::PathBuf {
-            $crate::conformance::prepare(env!("CARGO_MANIFEST_DIR"), $config, module_path!(), None)
+            $crate::testing::prepare(env!("CARGO_MANIFEST_DIR"), $config, module_path!(), None)
         }
 
         #[test]
         fn conformance_builds_and_routes_only_to_candidates() {
-            $crate::conformance::routes_only_to_candidates::<$router>(&__conformance_config());
+            $crate::testing::routes_only_to_candidates::<$router>(&__conformance_config());
         }
 
         #[test]
         fn conformance_is_deterministic() {
-            $crate::conformance::deterministic::<$router>(&__conformance_config());
+            $crate::testing::deterministic::<$router>(&__conformance_config());
         }
 
         #[test]
         fn conformance_rejects_empty_query() {
-            $crate::conformance::rejects_empty_query::<$router>(&__conformance_config());
+            $crate::testing::rejects_empty_query::<$router>(&__conformance_config());
         }
     };
     (router: $router:ty, trainer: $trainer:ty, config: $config:literal $(,)?) => {
         fn __conformance_config(case: &str) -> ::std::path::PathBuf {
-            $crate::conformance::prepare(env!("CARGO_MANIFEST_DIR"), $config, module_path!(), Some(case))
+            $crate::testing::prepare(env!("CARGO_MANIFEST_DIR"), $config, module_path!(), Some(case))
         }
 
         #[test]
         fn conformance_builds_and_routes_only_to_candidates() {
             let config = __conformance_config("routes");
-            $crate::conformance::train::<$trainer>(&config);
-            $crate::conformance::routes_only_to_candidates::<$router>(&config);
+            $crate::testing::train::<$trainer>(&config);
+            $crate::testing::routes_only_to_candidates::<$router>(&config);
         }
 
         #[test]
         fn conformance_is_deterministic() {
             let config = __conformance_config("deterministic");
-            $crate::conformance::train_deterministic::<$router, $trainer>(&config);
-            $crate::conformance::deterministic::<$router>(&config);
+            $crate::testing::train_deterministic::<$router, $trainer>(&config);
+            $crate::testing::deterministic::<$router>(&config);
         }
 
         #[test]
         fn conformance_rejects_empty_query() {
             let config = __conformance_config("empty");
-            $crate::conformance::train::<$trainer>(&config);
-            $crate::conformance::rejects_empty_query::<$router>(&config);
+            $crate::testing::train::<$trainer>(&config);
+            $crate::testing::rejects_empty_query::<$router>(&config);
         }
 
         #[test]
         fn conformance_refuses_bad_model_files() {
             let config = __conformance_config("bad-model");
-            $crate::conformance::refuses_bad_model_files::<$router, $trainer>(&config);
+            $crate::testing::refuses_bad_model_files::<$router, $trainer>(&config);
         }
     };
 }

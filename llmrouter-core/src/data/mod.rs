@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::router::QueryInput;
+use crate::query::QueryInput;
 
 /// One candidate model, from `llm_data`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

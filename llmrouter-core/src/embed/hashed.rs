@@ -1,11 +1,48 @@
-//! A simple deterministic text featurizer: word unigrams and bigrams plus character 3- and
-//! 4-grams, hashed with FNV-1a into a fixed number of buckets, sublinear term frequency
-//! (`1 + ln tf`), L2-normalised, returned sparse.
+//! The `hashed` embedding backend (the default): [`HashedFeaturizer`], a deterministic text
+//! featurizer (word unigrams and bigrams plus character 3- and 4-grams, hashed with FNV-1a into a
+//! fixed number of buckets, sublinear term frequency `1 + ln tf`, L2-normalised, sparse), and
+//! [`HashedTfidf`], the same features weighted by IDF fitted on the training queries
+//! (`ln((1 + n) / (1 + df)) + 1`) and normalised again.
 //!
-//! It needs no files and gives the same vector on every platform, so a router that uses it can
-//! route plain text and save nothing but its dimension.
+//! It needs no files and gives the same vector on every platform; its fitted state (the IDF
+//! vector) is saved with the model.
 
+use crate::embed::{BackendContext, EMBEDDING_BACKENDS, Embedder, EmbedderSpec, EmbeddingBackend};
+use crate::error::{Error, Result};
+use crate::learn::par_chunks;
+use crate::progress::Progress;
 use crate::rng::fnv1a64;
+
+#[allow(unsafe_code)] // a linkme registration: a static in a link section
+#[linkme::distributed_slice(EMBEDDING_BACKENDS)]
+static HASHED: EmbeddingBackend = EmbeddingBackend {
+    name: "hashed",
+    summary: "hashed word and character n-grams, TF-IDF weighted (default; no files needed)",
+    fit: fit_backend,
+    load: load_backend,
+};
+
+fn fit_backend(ctx: &BackendContext<'_>, texts: &[&str]) -> Result<(EmbedderSpec, Box<dyn Embedder>)> {
+    let dim = ctx.settings.dim;
+    let tfidf = HashedTfidf::fit(dim, texts);
+    let spec = EmbedderSpec { backend: "hashed".into(), dim, idf: Some(tfidf.idf.clone()), state: Default::default() };
+    Ok((spec, Box::new(tfidf)))
+}
+
+fn load_backend(ctx: &BackendContext<'_>, spec: &EmbedderSpec) -> Result<Box<dyn Embedder>> {
+    let dim = spec.dim;
+    if dim != ctx.settings.dim {
+        return Err(ctx.mismatch(format!("trained with embedding.dim {dim} but the config says {}", ctx.settings.dim)));
+    }
+    let idf = spec.idf.as_deref().unwrap_or_default();
+    if idf.len() != dim {
+        return Err(Error::model(
+            ctx.model_path,
+            format!("corrupted embedder state: {} IDF weights for dim {dim}", idf.len()),
+        ));
+    }
+    Ok(Box::new(HashedTfidf { featurizer: HashedFeaturizer::new(dim as u32), idf: idf.to_vec() }))
+}
 
 /// Hashed bag-of-n-grams featurizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -92,9 +129,80 @@ pub fn normalize(values: &mut [(u32, f32)]) {
     }
 }
 
+/// The `hashed` backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HashedTfidf {
+    featurizer: HashedFeaturizer,
+    /// IDF weight per bucket.
+    pub idf: Vec<f32>,
+}
+
+impl HashedTfidf {
+    /// Fits IDF weights on `texts`: `ln((1 + n) / (1 + df)) + 1` per bucket (scikit-learn's smooth IDF).
+    pub fn fit(dim: usize, texts: &[&str]) -> Self {
+        let featurizer = HashedFeaturizer::new(dim as u32);
+        let dim = featurizer.dim as usize;
+        let mut df = vec![0u32; dim];
+        for t in texts {
+            for (b, _) in featurizer.counts(t) {
+                df[b as usize] += 1;
+            }
+        }
+        let n = texts.len() as f64;
+        let idf = df.iter().map(|&d| (((1.0 + n) / (1.0 + f64::from(d))).ln() + 1.0) as f32).collect();
+        HashedTfidf { featurizer, idf }
+    }
+
+    /// The sparse TF-IDF vector of `text` (sorted by bucket, unit norm).
+    pub fn sparse(&self, text: &str) -> Vec<(u32, f32)> {
+        let mut v = self.featurizer.counts(text);
+        for (b, x) in &mut v {
+            *x *= self.idf[*b as usize];
+        }
+        normalize(&mut v);
+        v
+    }
+}
+
+impl Embedder for HashedTfidf {
+    fn id(&self) -> String {
+        let mut bytes = Vec::with_capacity(self.idf.len() * 4);
+        for x in &self.idf {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        format!("hashed-{}-{:016x}", self.idf.len(), fnv1a64(&bytes))
+    }
+
+    fn dim(&self) -> usize {
+        self.idf.len()
+    }
+
+    fn embed(&self, text: &str) -> Result<Vec<f32>> {
+        let mut dense = vec![0.0f32; self.idf.len()];
+        for (b, x) in self.sparse(text) {
+            dense[b as usize] = x;
+        }
+        Ok(dense)
+    }
+
+    fn is_sparse(&self) -> bool {
+        true
+    }
+
+    fn embed_batch_sparse(&self, texts: &[&str], progress: &dyn Progress) -> Result<Vec<Vec<(u32, f32)>>> {
+        par_chunks("embedding: hashed", texts, |part| {
+            let out: Vec<Vec<(u32, f32)>> = part.iter().map(|t| self.sparse(t)).collect();
+            progress.advance(part.len() as u64);
+            Ok(out)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TEXTS: &[&str] = &["What is the capital of France?", "Prove that there are infinitely many primes.", "hello"];
 
     #[test]
     fn features_are_normalised_sorted_and_stable() {
@@ -140,5 +248,21 @@ mod tests {
         want.sort_unstable();
         want.dedup();
         assert_eq!(got.iter().map(|(b, _)| *b).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn hashed_vectors_are_unit_norm_and_fixed() {
+        let e = HashedTfidf::fit(256, TEXTS);
+        let v = e.embed("What is the capital of Peru?").expect("embed");
+        assert_eq!(v.len(), 256);
+        let norm: f32 = v.iter().map(|x| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+        // Rare buckets weigh more than common ones.
+        let df_common = e.idf.iter().cloned().fold(f32::INFINITY, f32::min);
+        let df_rare = e.idf.iter().cloned().fold(0.0, f32::max);
+        assert!(df_rare > df_common);
+        // Pinned: the same text gives the same first non-zero bucket on every platform and run.
+        let first = v.iter().position(|x| *x != 0.0).expect("non-zero");
+        assert_eq!(first, e.sparse("What is the capital of Peru?")[0].0 as usize);
     }
 }
