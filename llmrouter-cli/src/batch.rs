@@ -23,9 +23,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use llmrouter_core::{Candidates, ChatClient, InferResult, Progress, QueryInput, Router};
 
-use crate::infer::route_all;
 use crate::output;
 use crate::progress::Bar;
+use crate::routing::route_all;
 
 /// How a batch runs.
 pub struct Settings<'a> {

@@ -26,7 +26,7 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
     }
     let holdout = Holdout { share: args.validation_share, seed: args.seed };
     let meta = MetaRouter::from_yaml(&args.config, reg.name)?.with_holdout(holdout);
-    crate::infer::warn_ignored(&meta, quiet);
+    crate::warnings::warn_ignored(&meta, quiet);
     if let Budget::MaxShare { model, .. } = &budget {
         if meta.candidates.index_of(model).is_none() {
             bail!(

@@ -64,14 +64,14 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
         if let Some(w) = args.cost_weight {
             meta.pin_cost_weight(w);
         }
-        crate::infer::warn_ignored(&meta, quiet);
+        crate::warnings::warn_ignored(&meta, quiet);
         if args.train {
             if let Some(train) = reg.train {
                 output::info(quiet, &format!("training {}", reg.name));
                 train(meta.clone(), Device::Cpu)?.train(&Bar::new(quiet))?;
             }
         }
-        crate::infer::warn_stale_model(&meta, quiet);
+        crate::warnings::warn_stale_model(&meta, quiet);
         // Applied here to report it; `build` then finds it applied and the file already read.
         let calibration = meta.apply_calibration()?;
         let cost_weight_from = match &calibration {

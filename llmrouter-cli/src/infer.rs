@@ -6,17 +6,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use llmrouter_core::client::fallback_order;
 use llmrouter_core::{
-    ApiKeys, Candidates, ChatClient, ClientOptions, InferResult, MetaRouter, Progress, QueryInput, RouteDecision,
-    Router,
+    ApiKeys, Candidates, ChatClient, ClientOptions, InferResult, MetaRouter, QueryInput, RouteDecision, Router,
 };
 
 use crate::batch;
 use crate::cli::{AnswerFormat, InferArgs};
 use crate::output;
-use crate::progress::Bar;
-
-/// Queries routed between two progress-bar updates.
-pub const CHUNK: usize = 256;
+use crate::routing::route_all;
+use crate::warnings::{warn_ignored, warn_stale_model};
 
 pub fn run(args: &InferArgs, quiet: bool) -> Result<()> {
     let registration = crate::plugins::find(&args.router)?;
@@ -94,23 +91,6 @@ fn route_only(args: &InferArgs, router: &dyn Router, quiet: bool) -> Result<()> 
         }
         (None, None) => bail!("give --query or --input"),
     }
-}
-
-/// Routes `queries` in chunks, with a progress bar for long files. Never calls a model.
-pub fn route_all(router: &dyn Router, queries: &[QueryInput], quiet: bool) -> Result<Vec<RouteDecision>> {
-    let bar = Bar::new(quiet || queries.len() < 2 * CHUNK);
-    bar.begin(queries.len() as u64, "routing");
-    let mut decisions: Vec<RouteDecision> = Vec::with_capacity(queries.len());
-    for chunk in queries.chunks(CHUNK) {
-        let routed = router.route_batch(chunk)?;
-        if routed.len() != chunk.len() {
-            bail!("the router returned {} decisions for {} queries", routed.len(), chunk.len());
-        }
-        decisions.extend(routed);
-        bar.advance(chunk.len() as u64);
-    }
-    bar.finish();
-    Ok(decisions)
 }
 
 /// Answers one query: prints the answer (or the JSON result), and fails when no model answered.
@@ -199,39 +179,4 @@ pub fn failure_message(result: &InferResult) -> String {
         ));
     }
     text
-}
-
-/// Warns when the router's model file was trained with other `hparam` / `embedding` settings
-/// than the config has now (models written before this check carry no fingerprint: no warning).
-pub fn warn_stale_model(meta: &MetaRouter, quiet: bool) {
-    let router = meta.router_name();
-    let Ok(path) = meta.config.load_model_path(router) else { return };
-    let (Ok(file), Ok(now)) = (meta.model_file(), meta.config.training_hash()) else { return };
-    let Some(trained) = &file.training_hash else { return };
-    if *trained != now {
-        output::info(
-            quiet,
-            &format!(
-                "warning: {} was trained with other `hparam` / `embedding` settings than {} has now; \
-                 retrain to use them: llmrouter train --router {router} --config {}",
-                path.display(),
-                meta.config.path().display(),
-                meta.config.path().display()
-            ),
-        );
-    }
-}
-
-/// Warns about LLMRouter keys that are accepted but have no effect here.
-pub fn warn_ignored(meta: &MetaRouter, quiet: bool) {
-    for key in &meta.config.ignored_keys {
-        output::info(
-            quiet,
-            &format!(
-                "warning: {}: `{key}` is accepted for Python LLMRouter compatibility but not used \
-                 (routers here compute their own query features)",
-                meta.config.path().display()
-            ),
-        );
-    }
 }

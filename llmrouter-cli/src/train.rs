@@ -4,9 +4,9 @@ use anyhow::Result;
 use llmrouter_core::{Device, Error, MetaRouter};
 
 use crate::cli::TrainArgs;
-use crate::infer::warn_ignored;
 use crate::output;
 use crate::progress::Bar;
+use crate::warnings::warn_ignored;
 
 pub fn run(args: &TrainArgs, quiet: bool) -> Result<()> {
     let registration = crate::plugins::find(&args.router)?;
