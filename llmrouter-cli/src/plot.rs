@@ -301,14 +301,19 @@ mod tests {
         let svg = cost_quality_svg("t", &series, &markers);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("knn&lt;router&gt;") && svg.contains(">gpt-4<") && svg.contains("log scale"));
-        // Every circle lies inside the plotting frame.
+        // Every circle lies inside the plotting frame: the model's marker and the two points of
+        // the series, plus the legend's marker right of the frame.
+        let (mut inside, mut legend) = (0, 0);
         for part in svg.split("<circle cx=\"").skip(1) {
             let nums: Vec<f64> = part.split('"').step_by(2).take(2).map(|v| v.parse().expect("number")).collect();
             if nums[0] > W - RIGHT {
-                continue; // the legend's marker
+                legend += 1;
+                continue;
             }
             assert!(nums[0] >= LEFT && nums[1] >= TOP && nums[1] <= H - BOTTOM, "{nums:?}");
+            inside += 1;
         }
+        assert_eq!((inside, legend), (3, 1), "circles inside the frame and in the legend");
     }
 
     #[test]

@@ -88,6 +88,9 @@ mod tests {
         let registered = registry::names().expect("no duplicate names");
         let enabled: Vec<&str> = DISCOVERED.iter().filter(|d| d.compiled).map(|d| d.name).collect();
         assert_eq!(registered, enabled, "every enabled router feature registers exactly its router");
+        if cfg!(feature = "all-routers") {
+            assert!(!registered.is_empty(), "the default build has routers to check");
+        }
         for r in registry::all().expect("registry") {
             assert_eq!(r.name, r.package, "router name equals package name");
             assert!(registry::is_valid_name(r.name), "{} is a well-formed name", r.name);

@@ -47,7 +47,8 @@ fn convert(wide_text: &str, n: usize) -> (String, String, String) {
         names.sort();
         let mut top = names[0];
         for name in &names {
-            if scores[*name].as_f64() > scores[top].as_f64() {
+            let score = |n: &str| scores[n].as_f64().unwrap_or_else(|| panic!("score of {n}: {}", scores[n]));
+            if score(name) > score(top) {
                 top = name;
             }
         }

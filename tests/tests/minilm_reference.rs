@@ -69,6 +69,7 @@ fn rust_minilm_matches_sentence_transformers() {
     let model = MiniLm::load(&dir).expect("load MiniLM");
     assert_eq!(model.dim(), 384);
     let batch = model.embed_batch(&texts, &NoProgress).expect("embed batch");
+    assert_eq!(batch.len(), texts.len(), "one embedding per text");
     let mut worst = (f64::INFINITY, String::new());
     let mut truncated = 0;
     for (i, ((q, text), batched)) in queries.iter().zip(&texts).zip(&batch).enumerate() {

@@ -38,6 +38,7 @@ fn beats_always_small_and_always_large_on_llmrouter_dc() {
     let (s, l) = (test.model_index(SMALL).expect("small"), test.model_index(LARGE).expect("large"));
     let queries: Vec<QueryInput> = test.rows.iter().map(|r| QueryInput::new(r.query.as_str())).collect();
     let decisions = router.route_batch(&queries).expect("routes");
+    assert_eq!(decisions.len(), queries.len(), "one decision per query");
     let n = test.rows.len() as f64;
     let (mut router_ok, mut small_ok, mut large_ok, mut to_large) = (0usize, 0usize, 0usize, 0usize);
     for (row, d) in test.rows.iter().zip(&decisions) {

@@ -358,13 +358,17 @@ mod tests {
         write(&dir.join("src/lib.rs"), &src);
     }
 
-    fn problems_in(root: &Path) -> Vec<String> {
+    fn crates_in(root: &Path) -> Vec<PluginCrate> {
         let dirs = vec![
             llmrouter_core::plugins::SearchDir { origin: Origin::BuiltIn, path: root.join("routers") },
             llmrouter_core::plugins::SearchDir { origin: Origin::Custom, path: root.join("custom_routers") },
             llmrouter_core::plugins::SearchDir { origin: Origin::Env, path: root.join("elsewhere") },
         ];
-        validate(&scan(&dirs, &mut |_| {}))
+        scan(&dirs, &mut |_| {})
+    }
+
+    fn problems_in(root: &Path) -> Vec<String> {
+        validate(&crates_in(root))
     }
 
     fn temp(name: &str) -> PathBuf {
@@ -383,6 +387,7 @@ mod tests {
         let root = temp("good");
         router_crate(&root.join("routers/knn"), "knn", Some("knn"));
         router_crate(&root.join("custom_routers/my_router"), "my_router", Some("my_router"));
+        assert_eq!(crates_in(&root).len(), 2, "both crates are found, so that no problem means something");
         assert_eq!(problems_in(&root), Vec::<String>::new());
     }
 
