@@ -5,17 +5,34 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Route each query to the LLM that should answer it, trading answer quality against price.
-///
-/// Configs use Python LLMRouter's YAML keys (data_path.*, hparam, model_path.*, metric.weights,
-/// api_endpoint). Relative paths in a config resolve against the working directory, then against
-/// the config file's folder.
+/// `llmrouter -h`: one line.
+const ABOUT: &str = "Route each query to the LLM that should answer it, trading answer quality against price \
+                     (list-routers, infer, train, eval, calibrate).";
+
+/// `llmrouter --help`: what it does, every subcommand on one line (a unit test keeps this list in
+/// step with [`Command`]), and how configs are read.
+const LONG_ABOUT: &str = "Route each query to the LLM that should answer it, trading answer quality against price.
+
+Commands, one line each:
+  list-routers  list the routers compiled into this binary (a table or JSON)
+  infer         route one query or a file of queries, and send each to the chosen model
+  train         train a router on its config's routing data and save the model
+  eval          score trained routers on a test split: figures, cost-quality curves, a plot
+  calibrate     choose the cost weight that keeps a router within a budget, stored in its model
+
+Configs use Python LLMRouter's YAML keys (data_path.*, hparam, model_path.*, metric.weights,
+api_endpoint). Relative paths in a config resolve against the working directory, then against the
+config file's folder.";
+
+/// The command line of `llmrouter`.
 #[derive(Debug, Parser)]
-#[command(name = "llmrouter", version, about, long_about = None, propagate_version = true)]
+#[command(name = "llmrouter", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
     llmrouter list-routers\n  \
     llmrouter infer --router randomrouter --config custom_routers/randomrouter/config.yaml --query \"Hello world\" --route-only\n  \
-    llmrouter train --router thresholdrouter --config custom_routers/thresholdrouter/config.yaml")]
+    llmrouter train --router thresholdrouter --config custom_routers/thresholdrouter/config.yaml\n  \
+    llmrouter eval --router thresholdrouter --config custom_routers/thresholdrouter/config.yaml --train\n  \
+    llmrouter calibrate --router knnrouter --config routers/knnrouter/config.yaml --max-share llama-3.1-nemotron-51b-instruct=0.2")]
 pub struct Cli {
     /// Hide progress bars and informational messages (errors are still printed).
     #[arg(long, global = true)]
@@ -276,5 +293,21 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// The top-level `--help` lists every subcommand on a line of its own, and `-h` names each.
+    #[test]
+    fn top_level_help_lists_every_subcommand() {
+        let command = super::Cli::command();
+        let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).filter(|n| *n != "help").collect();
+        assert_eq!(names, ["list-routers", "infer", "train", "eval", "calibrate"]);
+        let listed: Vec<&str> = super::LONG_ABOUT
+            .lines()
+            .filter_map(|l| l.strip_prefix("  ").and_then(|l| l.split_whitespace().next()))
+            .collect();
+        assert_eq!(listed, names, "LONG_ABOUT has one `  name  what it does` line per subcommand, in order");
+        for name in &names {
+            assert!(super::ABOUT.contains(name), "ABOUT names `{name}`");
+        }
     }
 }
