@@ -14,7 +14,7 @@ const ABOUT: &str = "Route each query to the LLM that should answer it, trading 
 const LONG_ABOUT: &str = "Route each query to the LLM that should answer it, trading answer quality against price.
 
 Commands, one line each:
-  list-routers  list the routers compiled into this binary (a table or JSON)
+  list-routers  list the routers compiled into this binary (a table, JSON or Markdown)
   infer         route one query or a file of queries, and send each to the chosen model
   train         train a router on its config's routing data and save the model
   eval          score trained routers on a test split: figures, cost-quality curves, a plot
@@ -148,6 +148,8 @@ pub enum ListFormat {
     Text,
     /// A JSON array of {name, summary, trainable, package} objects (a stable contract).
     Json,
+    /// The Markdown table of README.md's `## Routers` section (name, trains, summary).
+    Markdown,
 }
 
 /// Options of `list-routers`.

@@ -1,7 +1,7 @@
 //! `llmrouter list-routers`: what this binary contains.
 
-use anyhow::Result;
-use llmrouter_core::registry;
+use anyhow::{Result, bail};
+use llmrouter_core::{RouterRegistration, registry};
 
 use crate::cli::{ListArgs, ListFormat};
 use crate::output;
@@ -28,6 +28,12 @@ pub fn run(args: &ListArgs) -> Result<()> {
                 })
                 .collect();
             serde_json::to_string_pretty(&items)? + "\n"
+        }
+        ListFormat::Markdown => {
+            if args.long {
+                bail!("`--long` has no Markdown form: use `--format text --long` or `--format json --long`");
+            }
+            markdown_table(&routers)
         }
         ListFormat::Text => {
             let mut out = if routers.is_empty() {
@@ -68,4 +74,30 @@ pub fn run(args: &ListArgs) -> Result<()> {
         }
     };
     output::stdout(&text)
+}
+
+/// The router table of README.md (kept there by `cargo xtask readme`): one row per compiled-in
+/// router, sorted by name. Crates on disk but not compiled in are not listed.
+fn markdown_table(routers: &[&RouterRegistration]) -> String {
+    let mut sorted = routers.to_vec();
+    sorted.sort_by_key(|r| r.name);
+    let mut out = String::from("| name | trains | what it does |\n|---|---|---|\n");
+    for r in sorted {
+        let trains = if r.train.is_some() { "yes" } else { "no" };
+        out.push_str(&format!("| `{}` | {trains} | {} |\n", r.name, cell(r.summary)));
+    }
+    out
+}
+
+/// `text` as one Markdown table cell: `|` escaped, line breaks as spaces.
+fn cell(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cells_stay_on_one_line_and_escape_pipes() {
+        assert_eq!(super::cell("a | b\n  c"), "a \\| b c");
+    }
 }
