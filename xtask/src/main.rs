@@ -5,6 +5,7 @@ mod example_data;
 mod fetch_minilm;
 mod new_router;
 mod plugins;
+mod readme;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +18,10 @@ commands:
       $LLMROUTER_PLUGINS) and regenerate the wiring that compiles them into `llmrouter`.
       --check: change nothing; fail with a diff when the generated files are stale.
       --verbose: print each folder scanned and each crate found or skipped.
+  readme [--check]
+      Regenerate the router table of README.md (`## Routers`) from `llmrouter list-routers
+      --format markdown` (cargo builds and runs it).
+      --check: change nothing; fail with a diff when the table is stale.
   new-router <name> [--destination <dir>]
       Create a router crate from templates/router (default destination: custom_routers).
   dist
@@ -34,6 +39,7 @@ fn main() -> ExitCode {
     let root = workspace_root();
     let result = match args.first().map(String::as_str) {
         Some("plugins") => plugins::run(&root, flag("--check"), flag("--verbose")),
+        Some("readme") => readme::run(&root, flag("--check")),
         Some("new-router") => new_router::run(&root, &args[1..]),
         Some("dist") => dist::run(&root),
         Some("example-data") => example_data::run(&root, flag("--check")),

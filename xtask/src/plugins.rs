@@ -314,7 +314,7 @@ fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
 }
 
 /// A line diff: `-` for lines only in `current`, `+` for lines only in `expected`, in order.
-fn diff(current: &str, expected: &str) -> String {
+pub(crate) fn diff(current: &str, expected: &str) -> String {
     let a: Vec<&str> = current.lines().collect();
     let b: Vec<&str> = expected.lines().collect();
     // Longest common subsequence table, then walk it.
