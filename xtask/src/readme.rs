@@ -35,7 +35,7 @@ pub fn run(root: &Path, check: bool) -> Result<()> {
             crate::plugins::diff(old, &table)
         );
     }
-    llmrouter_core::model_file::write_atomic(&path, updated.as_bytes())?;
+    llmrouter_core::model::write_atomic(&path, updated.as_bytes())?;
     println!("wrote README.md");
     Ok(())
 }

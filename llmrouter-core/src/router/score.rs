@@ -19,7 +19,9 @@ use serde::de::DeserializeOwned;
 
 use crate::config::MetricWeights;
 use crate::decision::{CostModel, Predictions};
-use crate::embed::{Embedder, embed_queries_sparse};
+use std::sync::Arc;
+
+use crate::embed::{Embedder, EmbedderSpec, embed_queries_sparse, from_spec};
 use crate::error::{Error, Result};
 use crate::learn::par_chunks;
 use crate::meta::MetaRouter;
@@ -32,12 +34,15 @@ pub trait ScorePredictor: Send + Sync + Sized + 'static {
     /// The payload of its model file.
     type Model: DeserializeOwned;
 
-    /// Builds the predictor from its loaded model, checking every shape against the candidates
-    /// and the embedder (`path` is the model file, for errors).
-    fn from_model(model: Self::Model, meta: &MetaRouter, path: &Path) -> Result<Self>;
+    /// The embedder the model was trained with, as the model stores it; `None` for a router that
+    /// does not read the text. [`ScoreRouter`] rebuilds it ([`crate::embed::from_spec`]) and
+    /// embeds every query with it.
+    fn embedder_spec(model: &Self::Model) -> Option<&EmbedderSpec>;
 
-    /// The embedder queries go through; `None` for a router that does not read the text.
-    fn embedder(&self) -> Option<&dyn Embedder>;
+    /// Builds the predictor from its loaded model, checking every shape against the candidates
+    /// and `dim`, the rebuilt embedder's vector length (0 without an embedder); `path` is the
+    /// model file, for errors.
+    fn from_model(model: Self::Model, meta: &MetaRouter, path: &Path, dim: usize) -> Result<Self>;
 
     /// The candidates (indices in candidate order) the scores are for; `None` (the default) for
     /// all of them.
@@ -46,7 +51,7 @@ pub trait ScorePredictor: Send + Sync + Sized + 'static {
     }
 
     /// The predicted score of each column for one query's sparse embedding (empty when
-    /// [`ScorePredictor::embedder`] is `None`).
+    /// [`ScorePredictor::embedder_spec`] is `None`).
     fn scores(&self, x: &[(u32, f32)]) -> Vec<f32>;
 
     /// The decision for one query; by default the cost-aware rule ([`Decide::by_rule`]).
@@ -82,6 +87,7 @@ impl Decide<'_> {
 /// The [`Router`] of every [`ScorePredictor`].
 pub struct ScoreRouter<P> {
     predictor: P,
+    embedder: Option<Arc<dyn Embedder>>,
     router: String,
     costs: CostModel,
     metric: MetricWeights,
@@ -101,8 +107,8 @@ impl<P: ScorePredictor> ScoreRouter<P> {
         for q in queries {
             q.check(&self.router)?;
         }
-        match self.predictor.embedder() {
-            Some(e) => embed_queries_sparse(e, queries, &NoProgress),
+        match &self.embedder {
+            Some(e) => embed_queries_sparse(e.as_ref(), queries, &NoProgress),
             None => Ok(vec![Vec::new(); queries.len()]),
         }
     }
@@ -127,7 +133,9 @@ impl<P: ScorePredictor> ScoreRouter<P> {
 impl<P: ScorePredictor> Router for ScoreRouter<P> {
     fn from_meta(meta: MetaRouter) -> Result<Self> {
         let (model, path) = meta.load_model::<P::Model>()?;
-        let predictor = P::from_model(model, &meta, &path)?;
+        let embedder = P::embedder_spec(&model).map(|spec| from_spec(spec, &meta.config, &path)).transpose()?;
+        let dim = embedder.as_ref().map_or(0, |e| e.dim());
+        let predictor = P::from_model(model, &meta, &path, dim)?;
         let all = meta.candidates.names();
         let columns = predictor.columns();
         let names = match &columns {
@@ -141,6 +149,7 @@ impl<P: ScorePredictor> Router for ScoreRouter<P> {
         };
         Ok(ScoreRouter {
             predictor,
+            embedder,
             router: meta.router_name().to_owned(),
             costs: CostModel::from_meta(&meta),
             metric: meta.config.metric,

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use llmrouter_core::embed::Embedder;
+use llmrouter_core::embed::EmbedderSpec;
 use llmrouter_core::router::TrainingSet;
 use llmrouter_core::{
     Decide, Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, RouteDecision, ScorePredictor, ScoreRouter,
@@ -96,7 +96,11 @@ pub type EloTrainer = FitTrainer<Elo>;
 impl ScorePredictor for Elo {
     type Model = SavedModel;
 
-    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
+    fn embedder_spec(_model: &SavedModel) -> Option<&EmbedderSpec> {
+        None
+    }
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path, _dim: usize) -> Result<Self> {
         if model.strengths.len() != meta.candidates.len()
             || model.strengths.iter().any(|p| !(p.is_finite() && *p > 0.0))
         {
@@ -110,10 +114,6 @@ impl ScorePredictor for Elo {
             .map(|(n, e)| (n.to_owned(), e.round().into()))
             .collect();
         Ok(Elo { rates: win_rates(&model.strengths), elo })
-    }
-
-    fn embedder(&self) -> Option<&dyn Embedder> {
-        None
     }
 
     fn scores(&self, _x: &[(u32, f32)]) -> Vec<f32> {

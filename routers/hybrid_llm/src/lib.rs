@@ -20,9 +20,8 @@
 //! cost weight of 0 the large model always answers.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec};
+use llmrouter_core::embed::EmbedderSpec;
 use llmrouter_core::learn::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::router::prepare;
 use llmrouter_core::{
@@ -128,7 +127,6 @@ fn setup(meta: &MetaRouter) -> Result<Setup> {
 /// predicts the small and the large model's scores.
 pub struct Hybrid {
     model: SavedModel,
-    embedder: Arc<dyn Embedder>,
     threshold: Option<f64>,
     pair: [usize; 2],
 }
@@ -148,7 +146,11 @@ impl Hybrid {
 impl ScorePredictor for Hybrid {
     type Model = SavedModel;
 
-    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
+    fn embedder_spec(model: &SavedModel) -> Option<&EmbedderSpec> {
+        Some(&model.embedder)
+    }
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path, dim: usize) -> Result<Self> {
         let s = setup(meta)?;
         let names = meta.candidates.names();
         if model.small_model != names[s.small] || model.large_model != names[s.large] {
@@ -160,15 +162,10 @@ impl ScorePredictor for Hybrid {
                 ),
             ));
         }
-        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, path)?;
-        if model.regressor.w.len() != embedder.dim() {
+        if model.regressor.w.len() != dim {
             return Err(Error::model(path, "corrupted: regressor size does not match the embedder"));
         }
-        Ok(Hybrid { model, embedder, threshold: s.hparams.threshold, pair: [s.small, s.large] })
-    }
-
-    fn embedder(&self) -> Option<&dyn Embedder> {
-        Some(self.embedder.as_ref())
+        Ok(Hybrid { model, threshold: s.hparams.threshold, pair: [s.small, s.large] })
     }
 
     fn columns(&self) -> Option<Vec<usize>> {

@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec};
+use llmrouter_core::embed::EmbedderSpec;
 use llmrouter_core::learn::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::learn::{F32s, U32s, par_chunks};
 use llmrouter_core::router::prepare;
@@ -227,11 +227,10 @@ fn estimate(
         .collect()
 }
 
-/// The trained model and its embedder: the [`ScorePredictor`] of this router.
+/// The trained model: the [`ScorePredictor`] of this router.
 pub struct Knn {
     model: SavedModel,
     index: Index,
-    embedder: std::sync::Arc<dyn Embedder>,
 }
 
 /// The router.
@@ -242,22 +241,21 @@ pub type KnnTrainer = FitTrainer<Knn>;
 impl ScorePredictor for Knn {
     type Model = SavedModel;
 
-    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
-        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, path)?;
+    fn embedder_spec(model: &SavedModel) -> Option<&EmbedderSpec> {
+        Some(&model.embedder)
+    }
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path, dim: usize) -> Result<Self> {
         let rows = model.indptr.0.len().saturating_sub(1);
         let prior_ok = model
             .prior
             .as_ref()
-            .is_none_or(|p| p.biases.len() == model.models && p.weights.0.len() == model.models * embedder.dim());
+            .is_none_or(|p| p.biases.len() == model.models && p.weights.0.len() == model.models * dim);
         if model.scores.0.len() != rows * model.models || model.models != meta.candidates.len() || !prior_ok {
             return Err(Error::model(path, "corrupted: score table does not match the training rows"));
         }
-        let index = Index::from_csr(embedder.dim(), &model.indptr.0, &model.indices.0, &model.values.0);
-        Ok(Knn { model, index, embedder })
-    }
-
-    fn embedder(&self) -> Option<&dyn Embedder> {
-        Some(self.embedder.as_ref())
+        let index = Index::from_csr(dim, &model.indptr.0, &model.indices.0, &model.values.0);
+        Ok(Knn { model, index })
     }
 
     fn scores(&self, v: &[(u32, f32)]) -> Vec<f32> {

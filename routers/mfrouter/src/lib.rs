@@ -11,9 +11,8 @@
 //! decision weighs against cost with `metric.weights`.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec};
+use llmrouter_core::embed::EmbedderSpec;
 use llmrouter_core::learn::nn::candle_core::{D, Device as CDevice, Tensor, Var};
 use llmrouter_core::learn::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use llmrouter_core::learn::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values};
@@ -108,10 +107,9 @@ impl SavedModel {
     }
 }
 
-/// The trained model and its embedder: the [`ScorePredictor`] of this router.
+/// The trained model: the [`ScorePredictor`] of this router.
 pub struct Mf {
     model: SavedModel,
-    embedder: Arc<dyn Embedder>,
 }
 
 /// The router.
@@ -122,8 +120,11 @@ pub type MfTrainer = FitTrainer<Mf>;
 impl ScorePredictor for Mf {
     type Model = SavedModel;
 
-    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
-        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, path)?;
+    fn embedder_spec(model: &SavedModel) -> Option<&EmbedderSpec> {
+        Some(&model.embedder)
+    }
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path, _dim: usize) -> Result<Self> {
         let d = model.latent_dim;
         if d == 0
             || model.input_dim == 0
@@ -133,11 +134,7 @@ impl ScorePredictor for Mf {
         {
             return Err(Error::model(path, "corrupted: array sizes do not match the candidates and latent_dim"));
         }
-        Ok(Mf { model, embedder })
-    }
-
-    fn embedder(&self) -> Option<&dyn Embedder> {
-        Some(self.embedder.as_ref())
+        Ok(Mf { model })
     }
 
     fn scores(&self, v: &[(u32, f32)]) -> Vec<f32> {

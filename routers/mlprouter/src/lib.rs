@@ -14,9 +14,8 @@
 //! plain Rust from the saved weights.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec};
+use llmrouter_core::embed::EmbedderSpec;
 use llmrouter_core::learn::nn::candle_core::{Device as CDevice, Tensor, Var};
 use llmrouter_core::learn::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use llmrouter_core::learn::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values, zeros};
@@ -153,10 +152,9 @@ impl SavedModel {
     }
 }
 
-/// The trained model and its embedder: the [`ScorePredictor`] of this router.
+/// The trained model: the [`ScorePredictor`] of this router.
 pub struct Mlp {
     model: SavedModel,
-    embedder: Arc<dyn Embedder>,
 }
 
 /// The router.
@@ -167,21 +165,20 @@ pub type MlpTrainer = FitTrainer<Mlp>;
 impl ScorePredictor for Mlp {
     type Model = SavedModel;
 
-    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
-        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, path)?;
+    fn embedder_spec(model: &SavedModel) -> Option<&EmbedderSpec> {
+        Some(&model.embedder)
+    }
+
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path, dim: usize) -> Result<Self> {
         let shapes_ok = !model.layers.is_empty()
-            && model.layers[0].inputs <= embedder.dim()
+            && model.layers[0].inputs <= dim
             && model.layers.windows(2).all(|w| w[0].outputs == w[1].inputs)
             && model.layers.iter().all(|l| l.w.0.len() == l.inputs * l.outputs && l.b.0.len() == l.outputs)
             && model.layers.last().is_some_and(|l| l.outputs == meta.candidates.len());
         if !shapes_ok {
             return Err(Error::model(path, "corrupted: layer shapes do not match the embedder and the candidates"));
         }
-        Ok(Mlp { model, embedder })
-    }
-
-    fn embedder(&self) -> Option<&dyn Embedder> {
-        Some(self.embedder.as_ref())
+        Ok(Mlp { model })
     }
 
     fn scores(&self, v: &[(u32, f32)]) -> Vec<f32> {

@@ -11,9 +11,8 @@
 //!   after which the SVMs are refitted on all queries and keep the calibration.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use llmrouter_core::embed::{Embedder, EmbedderSpec};
+use llmrouter_core::embed::EmbedderSpec;
 use llmrouter_core::learn::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::router::prepare;
 use llmrouter_core::{Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
@@ -79,7 +78,6 @@ pub struct SavedModel {
 /// The per-model classifiers and their embedder: the [`ScorePredictor`] of svmrouter.
 pub struct Svm {
     model: SavedModel,
-    embedder: Arc<dyn Embedder>,
 }
 
 /// The router.
@@ -90,18 +88,15 @@ pub type SvmTrainer = FitTrainer<Svm>;
 impl ScorePredictor for Svm {
     type Model = SavedModel;
 
-    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path) -> Result<Self> {
-        let embedder = llmrouter_core::embed::from_spec(&model.embedder, &meta.config, path)?;
-        if model.classifiers.len() != meta.candidates.len()
-            || model.classifiers.iter().any(|c| c.svm.w.len() != embedder.dim())
-        {
-            return Err(Error::model(path, "corrupted: classifier shapes do not match the candidates and embedder"));
-        }
-        Ok(Svm { model, embedder })
+    fn embedder_spec(model: &SavedModel) -> Option<&EmbedderSpec> {
+        Some(&model.embedder)
     }
 
-    fn embedder(&self) -> Option<&dyn Embedder> {
-        Some(self.embedder.as_ref())
+    fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path, dim: usize) -> Result<Self> {
+        if model.classifiers.len() != meta.candidates.len() || model.classifiers.iter().any(|c| c.svm.w.len() != dim) {
+            return Err(Error::model(path, "corrupted: classifier shapes do not match the candidates and embedder"));
+        }
+        Ok(Svm { model })
     }
 
     fn scores(&self, v: &[(u32, f32)]) -> Vec<f32> {
