@@ -120,9 +120,10 @@ pub fn prepare(manifest_dir: &str, config: &str, module: &str, case: Option<&str
     let mut model_path = serde_yaml_ng::Mapping::new();
     model_path.insert("save_model_path".into(), model.display().to_string().into());
     model_path.insert("load_model_path".into(), model.display().to_string().into());
-    if let serde_yaml_ng::Value::Mapping(map) = &mut value {
-        map.insert("model_path".into(), serde_yaml_ng::Value::Mapping(model_path));
-    }
+    let serde_yaml_ng::Value::Mapping(map) = &mut value else {
+        panic!("{} is not a YAML mapping: the model could not be redirected to a temporary folder", original.display())
+    };
+    map.insert("model_path".into(), serde_yaml_ng::Value::Mapping(model_path));
     let path = dir.join("config.yaml");
     std::fs::write(&path, serde_yaml_ng::to_string(&value).expect("serialise config")).expect("write config");
     path
@@ -212,9 +213,10 @@ pub fn refuses_bad_model_files<R: Router, T: Trainer>(config: &Path) {
     assert!(err.to_string().contains(&model.display().to_string()), "the error names the file: {err}");
 
     let mut value: serde_json::Value = serde_json::from_str(&good).expect("model is JSON");
-    if let Some(serde_json::Value::Array(c)) = value.get_mut("candidates") {
-        c.push("some-other-model".into());
-    }
+    let Some(serde_json::Value::Array(c)) = value.get_mut("candidates") else {
+        panic!("the model file has no `candidates` list: {}", model.display())
+    };
+    c.push("some-other-model".into());
     std::fs::write(&model, serde_json::to_vec(&value).expect("json")).expect("write");
     let err = build::<R>(config).err().expect("a model for other candidates must be refused");
     assert!(err.to_string().contains("other candidate"), "the error says why: {err}");

@@ -133,8 +133,8 @@ fn a_router_trains_and_routes_with_the_new_backend() {
     assert!(saved["model"]["embedder"]["scale"].is_number(), "{}", saved["model"]["embedder"]);
     // A config that now selects another backend is refused, naming both.
     let (_other, hashed) = self::config("hashed");
-    let with_hashed = MetaRouter::from_config(hashed.with_model_path(&dir.join("svmrouter.json")), "svmrouter")
-        .expect("meta");
+    let with_hashed =
+        MetaRouter::from_config(hashed.with_model_path(&dir.join("svmrouter.json")), "svmrouter").expect("meta");
     let err = svmrouter::SvmRouter::from_meta(with_hashed).err().expect("mismatch").to_string();
     assert!(err.contains("`toy`") && err.contains("`hashed`"), "{err}");
 }

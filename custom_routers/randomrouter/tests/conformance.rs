@@ -9,6 +9,7 @@ llmrouter_core::conformance_tests!(router: RandomRouter, config: "config.yaml");
 fn router_with_seed(seed: u64) -> RandomRouter {
     let config = __conformance_config();
     let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains("seed: 42"), "the example config sets `seed: 42`, which this test replaces");
     let text = text.replace("seed: 42", &format!("seed: {seed}"));
     let parsed = llmrouter_core::Config::from_yaml_str(&text, &config).expect("config parses");
     RandomRouter::from_meta(MetaRouter::from_config(parsed, "randomrouter").expect("meta")).expect("router")

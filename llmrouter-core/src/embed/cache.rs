@@ -155,7 +155,9 @@ mod tests {
 
     #[test]
     fn cache_embeds_each_text_once_and_persists() {
-        struct Counting(std::sync::atomic::AtomicUsize, HashedTfidf);
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Counting(Arc<AtomicUsize>, HashedTfidf);
         impl Embedder for Counting {
             fn id(&self) -> String {
                 self.1.id()
@@ -164,22 +166,28 @@ mod tests {
                 self.1.dim()
             }
             fn embed(&self, text: &str) -> Result<Vec<f32>> {
-                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                self.0.fetch_add(1, Ordering::SeqCst);
                 self.1.embed(text)
             }
         }
         let dir = std::env::temp_dir().join(format!("llmrouter-embed-cache-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
-        let inner = Counting(Default::default(), HashedTfidf::fit(64, TEXTS));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let inner = Counting(Arc::clone(&calls), HashedTfidf::fit(64, TEXTS));
         let cached = CachedEmbedder::new(Box::new(inner), Some(dir.clone())).expect("cache");
         let texts = ["a b", "c d", "a b", "c d", "e"];
         let first = cached.embed_batch(&texts, &NoProgress).expect("batch");
         assert_eq!(first[0], first[2]);
         assert_eq!(cached.cached(), 3);
-        let again = CachedEmbedder::new(Box::new(Counting(Default::default(), HashedTfidf::fit(64, TEXTS))), Some(dir))
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "three distinct texts, three embeddings");
+        cached.embed_batch(&texts, &NoProgress).expect("batch again");
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "a second batch of the same texts embeds nothing");
+        let later = Arc::new(AtomicUsize::new(0));
+        let again = CachedEmbedder::new(Box::new(Counting(Arc::clone(&later), HashedTfidf::fit(64, TEXTS))), Some(dir))
             .expect("reload");
         assert_eq!(again.cached(), 3, "the on-disk cache is read back");
         assert_eq!(again.embed("e").expect("e"), first[4]);
+        assert_eq!(later.load(Ordering::SeqCst), 0, "a text found on disk is not embedded again");
     }
 }

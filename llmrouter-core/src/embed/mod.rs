@@ -423,7 +423,8 @@ mod tests {
         assert_eq!(e.id(), e2.id());
         for t in TEXTS {
             let (a, b) = (e.embed(t).expect("a"), e2.embed(t).expect("b"));
-            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "{t}");
         }
     }
 

@@ -260,7 +260,13 @@ mod tests {
             let budget = Budget::MaxCostPerQuery { usd };
             let o = choose(&pred, &set, MetricWeights::default(), &budget).expect("feasible");
             assert!(o.mean_cost <= usd, "{usd}: {o:?}");
-            // Every cheaper weight's picks are more expensive than the budget or score no better.
+            // Every grid weight below the chosen one spends more than the budget: none that stays
+            // within it was passed over.
+            for w in cost_weight_grid().into_iter().filter(|&w| w < o.cost_weight) {
+                let at = outcome(&pred, &set, MetricWeights { cost: w, ..MetricWeights::default() }, &budget)
+                    .expect("outcome");
+                assert!(at.mean_cost > usd, "{usd}: weight {w} is within the budget ({at:?}) but {o:?} was chosen");
+            }
             let loosest = outcome(&pred, &set, MetricWeights::default(), &budget).expect("w=0");
             assert!(loosest.mean_cost > usd, "the budget binds in this test");
             assert!(o.mean_cost > usd * 0.75, "{usd}: spends {} of it", o.mean_cost);

@@ -219,6 +219,7 @@ mod tests {
             opt.backward_step(&loss.sum_all().expect("sum")).expect("step");
         }
         let (a, b) = (layer.weights(), values(dense.as_tensor()).expect("v"));
+        assert_eq!(a.len(), b.len());
         assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-5), "{a:?} vs {b:?}");
     }
 }
