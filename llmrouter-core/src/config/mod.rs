@@ -93,7 +93,7 @@ impl Default for MetricWeights {
 
 /// A second cost weight applied to a fixed share of queries, chosen by a hash of the query text
 /// (the same text always gets the same weight): how a calibrated router meets a budget that lies
-/// between what two neighbouring cost weights spend (see `llmrouter_core::calibrate`).
+/// between what two neighbouring cost weights spend (see `llmrouter_core::eval::calibrate`).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
 pub struct CostMix {
     /// The other cost weight.

@@ -1,6 +1,6 @@
 //! `knnrouter`: predicts each candidate's quality on a query as the (shrunk) mean of its scores
 //! on the `n_neighbors` most similar training queries (cosine similarity of embeddings), then
-//! decides by `metric.weights` (see `llmrouter_core::learn`).
+//! decides by `metric.weights` (see `llmrouter_core::decision`).
 //!
 //! Plain neighbour means are noisy: with 0/1 scores and k = 5 each estimate moves in steps of
 //! 0.2, and scikit-learn's kNN router loses to the best single model on llmrouter_dc. Here each
