@@ -109,8 +109,8 @@ pub struct EvalArgs {
     (`calibration`). `infer` and `eval` then use it instead of \
     metric.weights.cost (`eval --cost-weight` still overrides it); `train` writes a new model without it. \
     The test split, when the config has one, is routed with the result and reported next to the budget.\n\n\
-    Works with routers that predict every model's score (knnrouter, svmrouter, mlprouter, mfrouter, \
-    elorouter, hybrid_llm).\n\n\
+    Works with routers that predict every model's score (their decisions carry `predicted_scores`); \
+    asked to calibrate another router, it names the ones this binary has.\n\n\
     Examples:\n  \
     llmrouter calibrate --router knnrouter --config configs/llmrouter_dc.yaml --max-cost-per-query 3e-5\n  \
     llmrouter calibrate --router svmrouter --config configs/routellm_mmlu.yaml --max-share gpt-4-1106-preview=0.3")]

@@ -108,7 +108,12 @@ impl<P: ScorePredictor> ScoreRouter<P> {
             q.check(&self.router)?;
         }
         match &self.embedder {
-            Some(e) => embed_queries_sparse(e.as_ref(), queries, &NoProgress),
+            Some(e) => embed_queries_sparse(e.as_ref(), queries, &NoProgress).map_err(|e| match e {
+                Error::WorkerPanicked { stage, message } => {
+                    Error::WorkerPanicked { stage: format!("{}: {stage}", self.router), message }
+                }
+                other => other,
+            }),
             None => Ok(vec![Vec::new(); queries.len()]),
         }
     }
