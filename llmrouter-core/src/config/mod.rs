@@ -31,6 +31,11 @@ struct RawConfig {
     api_endpoint: Option<String>,
     #[serde(default)]
     embedding: Option<serde_yaml_ng::Value>,
+    /// `llmrouter serve`'s settings, read by the CLI with [`Config::section`]; kept here so that
+    /// the key is known.
+    #[serde(default)]
+    #[allow(dead_code)]
+    serve: Option<serde_yaml_ng::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
