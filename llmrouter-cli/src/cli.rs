@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// `llmrouter -h`: one line.
 const ABOUT: &str = "Route each query to the LLM that should answer it, trading answer quality against price \
-                     (list-routers, infer, train, eval, calibrate).";
+                     (list-routers, infer, train, eval, calibrate, serve).";
 
 /// `llmrouter --help`: what it does, every subcommand on one line (a unit test keeps this list in
 /// step with [`Command`]), and how configs are read.
@@ -19,6 +19,7 @@ Commands, one line each:
   train         train a router on its config's routing data and save the model
   eval          score trained routers on a test split: figures, cost-quality curves, a plot
   calibrate     choose the cost weight that keeps a router within a budget, stored in its model
+  serve         an OpenAI-compatible HTTP gateway that routes each chat request
 
 Configs use Python LLMRouter's YAML keys (data_path.*, hparam, model_path.*, metric.weights,
 api_endpoint). Relative paths in a config resolve against the working directory, then against the
@@ -32,7 +33,8 @@ config file's folder.";
     llmrouter infer --router randomrouter --config custom_routers/randomrouter/config.yaml --query \"Hello world\" --route-only\n  \
     llmrouter train --router thresholdrouter --config custom_routers/thresholdrouter/config.yaml\n  \
     llmrouter eval --router thresholdrouter --config custom_routers/thresholdrouter/config.yaml --train\n  \
-    llmrouter calibrate --router knnrouter --config routers/knnrouter/config.yaml --max-share llama-3.1-nemotron-51b-instruct=0.2")]
+    llmrouter calibrate --router knnrouter --config routers/knnrouter/config.yaml --max-share llama-3.1-nemotron-51b-instruct=0.2\n  \
+    llmrouter serve --router smallest_llm --config routers/smallest_llm/config.yaml --port 8000")]
 pub struct Cli {
     /// Hide progress bars and informational messages (errors are still printed).
     #[arg(long, global = true)]
@@ -56,6 +58,44 @@ pub enum Command {
     Eval(EvalArgs),
     /// Choose the cost weight that keeps a router within a budget, and store it in its model.
     Calibrate(CalibrateArgs),
+    /// An OpenAI-compatible HTTP gateway: `model: "auto"` routes each chat request.
+    Serve(ServeArgs),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+#[command(after_help = "Endpoints: POST /v1/chat/completions (`model`: \"auto\" or the router's name routes; a \
+    candidate key calls that candidate; `stream: true` relays the model's SSE chunks as they arrive), \
+    GET /v1/models, GET /health, GET /ready.\n\n\
+    The config's `serve:` section holds host, port, route_on (last_user | conversation), keys (a list; \
+    `${VAR}` expands from the environment), max_body_bytes, drain_seconds and upstream (connect_timeout, \
+    timeout, retries, backoff_ms, max_fallbacks); flags win over it. Client keys also come from \
+    LLMROUTER_SERVER_KEYS (comma-separated); with keys, every /v1/* request needs \
+    `Authorization: Bearer KEY`. Without keys the server binds only to loopback addresses, unless \
+    --insecure-no-auth. Upstream API keys come from API_KEYS or a candidate's api_key_env, as for `infer`.\n\n\
+    The line `listening on http://HOST:PORT` on standard error gives the bound address (--port 0 picks \
+    a free port). SIGINT or SIGTERM stops accepting and lets in-flight requests finish.")]
+pub struct ServeArgs {
+    /// The router to use (see `llmrouter list-routers`).
+    #[arg(long, short)]
+    pub router: String,
+
+    /// The router's YAML config (its `serve:` section holds the server's settings).
+    #[arg(long, short)]
+    pub config: PathBuf,
+
+    /// Address to bind [default: serve.host, else 127.0.0.1].
+    #[arg(long)]
+    pub host: Option<String>,
+
+    /// Port to bind; 0 picks a free one [default: serve.port, else 8000].
+    #[arg(long)]
+    pub port: Option<u16>,
+
+    /// Allow binding to a non-loopback address with no client keys: anyone who can reach the port
+    /// spends your upstream credit.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
 }
 
 /// Options of `eval`.
@@ -302,7 +342,7 @@ mod tests {
     fn top_level_help_lists_every_subcommand() {
         let command = super::Cli::command();
         let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).filter(|n| *n != "help").collect();
-        assert_eq!(names, ["list-routers", "infer", "train", "eval", "calibrate"]);
+        assert_eq!(names, ["list-routers", "infer", "train", "eval", "calibrate", "serve"]);
         let listed: Vec<&str> = super::LONG_ABOUT
             .lines()
             .filter_map(|l| l.strip_prefix("  ").and_then(|l| l.split_whitespace().next()))

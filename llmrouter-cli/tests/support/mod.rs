@@ -1,7 +1,8 @@
-//! A local OpenAI-compatible server for the `infer` tests, started by the test itself on
-//! 127.0.0.1 (an ephemeral port). Per request, a test's script decides what it does: answer,
+//! A local OpenAI-compatible server for the `infer` and `serve` tests, started by the test itself
+//! on 127.0.0.1 (an ephemeral port). Per request, a test's script decides what it does: answer,
 //! wait first, return an HTTP error (429 with `Retry-After`, 500, 401, ...), send malformed JSON,
-//! or drop the connection without answering. Every request is logged for assertions.
+//! stream SSE events with pauses between them, or drop the connection without answering. Every
+//! request is logged for assertions.
 
 #![allow(dead_code)] // Each test file uses a different part of it.
 
@@ -31,6 +32,8 @@ pub enum Reply {
     Drop,
     /// Wait, then do the rest.
     Delay(Duration, Box<Reply>),
+    /// 200 with `text/event-stream`: each text after its pause (in milliseconds), as it is.
+    Sse(Vec<(u64, String)>),
 }
 
 impl Reply {
@@ -63,6 +66,8 @@ pub struct Seen {
     pub content: String,
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// The whole request body (`null` when it is not JSON).
+    pub body: serde_json::Value,
     /// 1 for the first request with this (model, content), 2 for the second, ...
     pub nth: usize,
 }
@@ -127,7 +132,7 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         *n += 1;
         *n
     };
-    let seen = Seen { model, content, authorization, nth };
+    let seen = Seen { model, content, authorization, body: request.clone(), nth };
     shared.log.lock().expect("log").push(seen.clone());
     let mut reply = (shared.script)(&seen);
     while let Reply::Delay(wait, then) = reply {
@@ -163,10 +168,41 @@ async fn handle(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             }
             response
         }
+        Reply::Sse(events) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            tokio::spawn(async move {
+                for (pause, text) in events {
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                    if tx.send(Bytes::from(text)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::new(ChannelBody(rx)))
+                .expect("response")
+        }
         Reply::Malformed => json(200, "{\"choices\": [{\"message\": {\"content\": \"trunc".into()),
         // Unwinding out of the handler ends the connection's task: the socket closes with no
         // response. `resume_unwind` skips the panic hook, so nothing is printed.
         Reply::Drop => std::panic::resume_unwind(Box::new("drop the connection")),
         Reply::Delay(..) => unreachable!("delays are waited above"),
+    }
+}
+
+/// A response body fed through a channel: each message is sent as soon as it is received.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|next| next.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
     }
 }

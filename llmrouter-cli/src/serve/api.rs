@@ -1,0 +1,425 @@
+//! `serve`'s HTTP API, in OpenAI's wire format: `POST /v1/chat/completions`, `GET /v1/models`,
+//! `GET /health` and `GET /ready`; client-key authentication of `/v1/*`; errors as
+//! `{"error": {"message", "type", "param", "code"}}`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use llmrouter_core::client::fallback_order;
+use llmrouter_core::{CallError, Candidate, Candidates, QueryInput, RouteDecision, Router};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq;
+
+use super::settings::RouteOn;
+use super::sse::Relay;
+use super::upstream::{Reply, Upstream};
+
+/// Everything a request needs, shared by all of them.
+pub struct AppState {
+    /// The router, built once.
+    pub router: Arc<dyn Router>,
+    /// Its name (a `model` that routes, like `auto`).
+    pub router_name: String,
+    /// The candidates of `llm_data`.
+    pub candidates: Candidates,
+    /// The upstream client.
+    pub upstream: Upstream,
+    /// The text routed on.
+    pub route_on: RouteOn,
+    /// Client keys; empty: no authentication.
+    pub keys: Vec<String>,
+    /// Other models tried when a routed request's model fails.
+    pub max_fallbacks: usize,
+    /// Unix time the server started (`created` of `/v1/models`).
+    pub started: u64,
+}
+
+/// The application: routes, authentication and the body limit.
+pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> axum::Router {
+    let v1 = axum::Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/models", get(models))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate));
+    axum::Router::new()
+        .merge(v1)
+        .route("/health", get(|| async { json_response(StatusCode::OK, &json!({"status": "ok"})) }))
+        .route("/ready", get(ready))
+        .fallback(|| async {
+            error(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", None, "no such endpoint")
+        })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                "method_not_allowed",
+                None,
+                "method not allowed",
+            )
+        })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// A JSON response.
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut response = Response::new(Body::from(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// An error in OpenAI's shape.
+fn error(status: StatusCode, kind: &str, code: &str, param: Option<&str>, message: &str) -> Response {
+    json_response(status, &json!({"error": {"message": message, "type": kind, "param": param, "code": code}}))
+}
+
+/// A 400 about the request's field `param`.
+fn bad_request(param: &str, message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_request", Some(param), message)
+}
+
+/// With client keys, `/v1/*` needs `Authorization: Bearer KEY`; each key is compared in
+/// constant time, and every key is compared.
+async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if state.keys.is_empty() {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let valid = given.is_some_and(|given| {
+        state.keys.iter().fold(subtle::Choice::from(0), |ok, key| ok | key.as_bytes().ct_eq(given.as_bytes())).into()
+    });
+    if valid {
+        return next.run(request).await;
+    }
+    let message = match given {
+        None => "missing API key: send `Authorization: Bearer <key>`",
+        Some(_) => "invalid API key",
+    };
+    let mut response = error(StatusCode::UNAUTHORIZED, "invalid_request_error", "invalid_api_key", None, message);
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    json_response(StatusCode::OK, &json!({"status": "ready", "router": state.router_name}))
+}
+
+/// `GET /v1/models`: `auto`, the router, then every candidate.
+async fn models(State(state): State<Arc<AppState>>) -> Response {
+    let model =
+        |id: &str, owned_by: &str| json!({"id": id, "object": "model", "created": state.started, "owned_by": owned_by});
+    let mut data = vec![model("auto", "llmrouter"), model(&state.router_name, "llmrouter")];
+    for c in state.candidates.all() {
+        data.push(model(&c.name, c.service.as_deref().unwrap_or("llmrouter")));
+    }
+    json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
+/// A checked chat request.
+struct ChatRequest {
+    /// The body as sent, to be forwarded with `model` replaced.
+    body: Map<String, Value>,
+    /// `model` as sent.
+    model: String,
+    /// `stream`.
+    stream: bool,
+}
+
+/// Checks the fields the gateway reads; every other field passes through untouched. The error
+/// is the 400 itself, answered at once (hence not boxed).
+#[allow(clippy::result_large_err)]
+fn parse_request(bytes: &[u8]) -> Result<ChatRequest, Response> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let code = if e.is_eof() { "the body ends too early" } else { "the body is not valid JSON" };
+        error(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_json", None, &format!("{code}: {e}"))
+    })?;
+    let Value::Object(body) = value else {
+        return Err(bad_request("body", "the body must be a JSON object"));
+    };
+    let model = match body.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => m.trim().to_owned(),
+        Some(Value::String(_)) | None => {
+            return Err(bad_request("model", "`model` is required: \"auto\", the router's name or a candidate"));
+        }
+        Some(_) => return Err(bad_request("model", "`model` must be a string")),
+    };
+    match body.get("messages") {
+        None => return Err(bad_request("messages", "`messages` is required")),
+        Some(Value::Array(list)) if list.is_empty() => {
+            return Err(bad_request("messages", "`messages` must hold at least one message"));
+        }
+        Some(Value::Array(list)) => {
+            for (i, m) in list.iter().enumerate() {
+                let Some(m) = m.as_object() else {
+                    return Err(bad_request(&format!("messages[{i}]"), &format!("`messages[{i}]` must be an object")));
+                };
+                if !m.get("role").is_some_and(Value::is_string) {
+                    return Err(bad_request(
+                        &format!("messages[{i}].role"),
+                        &format!("`messages[{i}].role` is required and must be a string"),
+                    ));
+                }
+                if !matches!(m.get("content"), None | Some(Value::Null | Value::String(_) | Value::Array(_))) {
+                    return Err(bad_request(
+                        &format!("messages[{i}].content"),
+                        &format!("`messages[{i}].content` must be a string or a list of parts"),
+                    ));
+                }
+            }
+        }
+        Some(_) => return Err(bad_request("messages", "`messages` must be a list of messages")),
+    }
+    let stream = match body.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad_request("stream", "`stream` must be true or false")),
+    };
+    Ok(ChatRequest { body, model, stream })
+}
+
+/// The text of one message: its string content, or the `text` of its parts.
+fn message_text(message: &Value) -> String {
+    match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+        }
+        _ => String::new(),
+    }
+}
+
+/// The text the router decides on.
+fn routed_text(body: &Map<String, Value>, route_on: RouteOn) -> Option<String> {
+    let messages = body.get("messages")?.as_array()?;
+    match route_on {
+        RouteOn::LastUser => {
+            messages.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user")).map(message_text)
+        }
+        RouteOn::Conversation => {
+            let lines: Vec<String> = messages
+                .iter()
+                .map(|m| format!("{}: {}", m.get("role").and_then(Value::as_str).unwrap_or(""), message_text(m)))
+                .collect();
+            Some(lines.join("\n"))
+        }
+    }
+}
+
+/// `POST /v1/chat/completions`.
+async fn chat_completions(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let bytes = match body {
+        Ok(bytes) => bytes,
+        Err(rejection) => {
+            let status = rejection.status();
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "request_too_large" } else { "invalid_body" };
+            return error(status, "invalid_request_error", code, None, &rejection.body_text());
+        }
+    };
+    let request = match parse_request(&bytes) {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let routes = request.model == "auto" || request.model == state.router_name;
+    let (order, route_time): (Vec<&Candidate>, Duration) = if routes {
+        let Some(text) = routed_text(&request.body, state.route_on).filter(|t| !t.trim().is_empty()) else {
+            return bad_request("messages", "`messages` has no user message with text to route on");
+        };
+        let decision = match route(&state, text).await {
+            Ok(decided) => decided,
+            Err(response) => return response,
+        };
+        let (decision, took) = decision;
+        let Some(chosen) = state.candidates.get(&decision.model_name) else {
+            let message = format!("the router chose `{}`, which is not a candidate", decision.model_name);
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, &message);
+        };
+        let mut order = vec![chosen];
+        order.extend(fallback_order(&decision, &state.candidates).into_iter().take(state.max_fallbacks));
+        (order, took)
+    } else {
+        match state.candidates.get(&request.model) {
+            Some(candidate) => (vec![candidate], Duration::ZERO),
+            None => {
+                let message = format!(
+                    "the model `{}` does not exist: use \"auto\", \"{}\" or a candidate ({})",
+                    request.model,
+                    state.router_name,
+                    state.candidates.names().join(", ")
+                );
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    "model_not_found",
+                    Some("model"),
+                    &message,
+                );
+            }
+        }
+    };
+    let mut response = forward(&state, request, &order).await;
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&state.router_name) {
+        headers.insert("x-llmrouter-router", v);
+    }
+    headers.insert("x-llmrouter-route-us", HeaderValue::from(route_time.as_micros() as u64));
+    response
+}
+
+/// Routes `text` off the async workers (a router may take milliseconds), timing the decision.
+async fn route(state: &Arc<AppState>, text: String) -> Result<(RouteDecision, Duration), Response> {
+    let router = Arc::clone(&state.router);
+    let decided = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let decision = router.route_single(&QueryInput::new(text));
+        (decision, started.elapsed())
+    })
+    .await;
+    match decided {
+        Ok((Ok(decision), took)) => Ok((decision, took)),
+        Ok((Err(e), _)) => {
+            let message = format!("routing failed: {e}");
+            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, &message))
+        }
+        Err(_) => {
+            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, "routing failed"))
+        }
+    }
+}
+
+/// Calls the models of `order` in turn until one answers; 502 naming each when none does.
+async fn forward(state: &AppState, request: ChatRequest, order: &[&Candidate]) -> Response {
+    let mut failed: Vec<(String, u32, CallError)> = Vec::new();
+    let mut body = request.body;
+    for candidate in order {
+        body.insert("model".to_owned(), Value::String(candidate.model.clone()));
+        let bytes = Bytes::from(Value::Object(body.clone()).to_string());
+        let (result, attempts) = state.upstream.call(candidate, bytes, request.stream).await;
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(e) => {
+                failed.push((candidate.name.clone(), attempts, e));
+                continue;
+            }
+        };
+        let mut response = match reply {
+            Reply::Json(bytes) => {
+                let mut r = Response::new(Body::from(bytes));
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r
+            }
+            Reply::Stream { first, rest, deadline } => {
+                let mut r = Response::new(Body::new(Relay::new(first, rest, deadline, &candidate.name)));
+                let h = r.headers_mut();
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                r
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(&candidate.name) {
+            response.headers_mut().insert("x-llmrouter-model", v);
+        }
+        if !failed.is_empty() {
+            let names: Vec<&str> = failed.iter().map(|(n, ..)| n.as_str()).collect();
+            if let Ok(v) = HeaderValue::from_str(&names.join(",")) {
+                response.headers_mut().insert("x-llmrouter-fallback-from", v);
+            }
+        }
+        return response;
+    }
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    let tried: Vec<String> = failed
+        .iter()
+        .map(|(name, attempts, e)| format!("`{name}` failed after {attempts} attempt{}: {e}", plural(*attempts)))
+        .collect();
+    let message =
+        redact_client_keys(&state.upstream.redact(&format!("no model answered: {}", tried.join("; "))), &state.keys);
+    let mut response = error(StatusCode::BAD_GATEWAY, "upstream_error", "all_models_failed", None, &message);
+    if let Some((name, ..)) = failed.last() {
+        if let Ok(v) = HeaderValue::from_str(name) {
+            response.headers_mut().insert("x-llmrouter-model", v);
+        }
+    }
+    response
+}
+
+/// `text` with every client key replaced, longest first.
+fn redact_client_keys(text: &str, keys: &[String]) -> String {
+    let mut sorted: Vec<&String> = keys.iter().collect();
+    sorted.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    let mut out = text.to_owned();
+    for key in sorted {
+        out = out.replace(key.as_str(), llmrouter_core::client::REDACTED);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param_of(body: &str) -> String {
+        let response = parse_request(body.as_bytes()).err().expect("rejected");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        let bytes = body_bytes(response);
+        let v: Value = serde_json::from_slice(&bytes).expect("JSON error");
+        v["error"]["param"].as_str().unwrap_or(v["error"]["code"].as_str().unwrap_or_default()).to_owned()
+    }
+
+    fn body_bytes(response: Response) -> Vec<u8> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(async {
+            use http_body_util::BodyExt;
+            response.into_body().collect().await.expect("body").to_bytes().to_vec()
+        })
+    }
+
+    #[test]
+    fn bad_requests_name_the_field() {
+        for (body, param) in [
+            ("{\"model\": \"auto\"", "invalid_json"),
+            ("[1]", "body"),
+            ("{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}", "model"),
+            ("{\"model\": 3, \"messages\": []}", "model"),
+            ("{\"model\": \"auto\"}", "messages"),
+            ("{\"model\": \"auto\", \"messages\": []}", "messages"),
+            ("{\"model\": \"auto\", \"messages\": \"hi\"}", "messages"),
+            ("{\"model\": \"auto\", \"messages\": [{\"content\": \"x\"}]}", "messages[0].role"),
+            ("{\"model\": \"auto\", \"messages\": [{\"role\": \"user\", \"content\": 5}]}", "messages[0].content"),
+            ("{\"model\": \"auto\", \"messages\": [{\"role\": \"user\"}], \"stream\": \"yes\"}", "stream"),
+        ] {
+            assert_eq!(param_of(body), param, "{body}");
+        }
+    }
+
+    #[test]
+    fn the_routed_text_is_the_last_user_message_or_the_conversation() {
+        let body: Map<String, Value> = serde_json::from_str(
+            r#"{"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "first"},
+                {"role": "assistant", "content": "ok"}, {"role": "user", "content": [{"type": "text", "text": "second"}]}]}"#,
+        )
+        .expect("json");
+        assert_eq!(routed_text(&body, RouteOn::LastUser).as_deref(), Some("second"));
+        assert_eq!(
+            routed_text(&body, RouteOn::Conversation).as_deref(),
+            Some("system: be brief\nuser: first\nassistant: ok\nuser: second")
+        );
+    }
+
+    #[test]
+    fn client_keys_are_redacted_longest_first() {
+        let keys = vec!["abc".to_owned(), "abcdef".to_owned()];
+        assert_eq!(redact_client_keys("x abcdef y abc", &keys), "x [redacted] y [redacted]");
+    }
+}

@@ -1,0 +1,128 @@
+//! `llmrouter serve`: an OpenAI-compatible gateway whose brain is a router.
+//!
+//! - [`settings`]: the config's `serve:` section, the flags over it, the client keys;
+//! - [`api`]: the endpoints, authentication and OpenAI-shaped errors;
+//! - [`upstream`]: the async client that calls the chosen model, with retries and fallback;
+//! - [`sse`]: relaying a streamed answer chunk by chunk.
+//!
+//! The router is built once before the port is bound; each routed request decides on a blocking
+//! thread (`spawn_blocking`), so a slow router never stalls the async workers. No keys and a
+//! non-loopback address is refused (exit 2) unless `--insecure-no-auth`. SIGINT or SIGTERM
+//! stops accepting, lets in-flight requests finish for up to `serve.drain_seconds`, and exits 0.
+
+mod api;
+mod settings;
+mod sse;
+mod upstream;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use llmrouter_core::{ApiKeys, MetaRouter, Router};
+
+use crate::cli::ServeArgs;
+use crate::output;
+use crate::warnings::{warn_ignored, warn_stale_model};
+
+/// A refusal to start that the user must fix on the command line or in the config: exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
+    let registration = crate::plugins::find(&args.router)?;
+    let meta = MetaRouter::from_yaml(&args.config, registration.name)?;
+    let section: settings::ServeSection = meta.config.section("serve")?;
+    let settings = settings::Settings::resolve(section, args, |name| std::env::var(name).ok())?;
+    let addresses = settings.addresses()?;
+    if settings.keys.is_empty() && !settings::all_loopback(&addresses) && !args.insecure_no_auth {
+        return Err(UsageError(format!(
+            "refusing to serve on `{}` without client keys: anyone who reaches it could spend your upstream \
+             credit. Set `serve.keys` in the config or {} (comma-separated), bind to 127.0.0.1, or pass \
+             --insecure-no-auth",
+            settings.host,
+            settings::SERVER_KEYS_VAR
+        ))
+        .into());
+    }
+    warn_ignored(&meta, quiet);
+    warn_stale_model(&meta, quiet);
+    let candidates = meta.candidates.clone();
+    let default_endpoint = meta.config.api_endpoint.clone();
+    let router_name = registration.name.to_owned();
+    let router: Arc<dyn Router> =
+        Arc::from((registration.build)(meta).with_context(|| format!("building router `{}`", registration.name))?);
+    let keys = ApiKeys::from_env(candidates.all())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let upstream = upstream::Upstream::new(settings.client.clone(), keys, default_endpoint)
+            .context("setting up TLS with the platform's certificates")?;
+        let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let state = Arc::new(api::AppState {
+            router,
+            router_name: router_name.clone(),
+            candidates,
+            upstream,
+            route_on: settings.route_on,
+            keys: settings.keys.clone(),
+            max_fallbacks: settings.max_fallbacks,
+            started,
+        });
+        let app = api::app(state, settings.max_body_bytes);
+        let listener = tokio::net::TcpListener::bind(addresses.as_slice())
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let bound = listener.local_addr().context("the bound address")?;
+        let auth = if settings.keys.is_empty() { "no client keys" } else { "client keys required" };
+        output::info(quiet, &format!("llmrouter serve: router `{router_name}`, {auth}"));
+        // Always printed: scripts and tests read the port from it.
+        eprintln!("listening on http://{bound}");
+        let drain_started = Arc::new(tokio::sync::Notify::new());
+        let notify = Arc::clone(&drain_started);
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            notify.notify_one();
+        });
+        let drain = settings.drain;
+        tokio::select! {
+            served = server.into_future() => served.context("serving")?,
+            () = async { drain_started.notified().await; tokio::time::sleep(drain).await } => {
+                eprintln!("stopping: requests still in flight after {:.0} s", drain.as_secs_f64());
+            }
+        }
+        output::info(quiet, "stopped");
+        Ok(())
+    })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,456 @@
+//! `llmrouter serve`: the real binary, on 127.0.0.1 and a port it picks, in front of a local
+//! OpenAI-compatible server (tests/support) that each test starts. Every server the test starts
+//! is killed by a guard, also when an assertion fails; every wait is bounded.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{MockServer, Reply};
+
+/// The upstream API key (`API_KEYS`): sent upstream, never shown to a client.
+const UPSTREAM_SECRET: &str = "sk-upstream-SECRET-77a1";
+
+/// A client key.
+const CLIENT_KEY: &str = "client-key-5b9e";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("llmrouter-serve-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Three candidates on `server`: `small` (smallest_llm's choice; it uses the config's
+/// `api_endpoint`), `mid` and `large` (the most expensive: the first fallback), then `serve`
+/// (YAML lines of the `serve:` section, indented by the caller).
+fn write_config(dir: &Path, server: &MockServer, serve: &str) -> PathBuf {
+    let url = &server.base_url;
+    let llm = json!({
+        "small": {"size": "1B", "input_price": 0.1, "output_price": 0.2, "model": "org/small", "service": "LOCAL"},
+        "mid": {"size": "8B", "input_price": 0.5, "output_price": 0.5, "model": "org/mid", "service": "LOCAL",
+                "api_endpoint": url},
+        "large": {"size": "70B", "input_price": 1.0, "output_price": 2.0, "model": "org/large", "service": "LOCAL",
+                  "api_endpoint": url},
+    });
+    std::fs::write(dir.join("llm.json"), llm.to_string()).expect("write llm data");
+    let path = dir.join("config.yaml");
+    let mut yaml = format!("data_path:\n  llm_data: {}\napi_endpoint: {url}\n", dir.join("llm.json").display());
+    if !serve.is_empty() {
+        yaml.push_str("serve:\n");
+        yaml.push_str(serve);
+    }
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+/// `llmrouter serve --router smallest_llm --config CONFIG --port 0 ARGS`, with `API_KEYS` set to
+/// the upstream key, no client keys unless `env` gives them, and `env` set.
+fn command(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmrouter"));
+    cmd.args(["serve", "--router", "smallest_llm", "--config"]).arg(config).args(["--port", "0"]).args(args);
+    cmd.env_remove("LLMROUTER_SERVER_KEYS").env("API_KEYS", UPSTREAM_SECRET);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd
+}
+
+/// A running `serve`; dropping it kills the process.
+struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    base: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Everything printed on standard error so far.
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr").clone()
+    }
+}
+
+/// Starts `serve` and waits (at most 60 s) for its `listening on` line. Returns the child's
+/// standard error when it exits (or does not start) first.
+fn try_start(mut cmd: Command) -> Result<Server, (Option<i32>, String)> {
+    let mut child = cmd.spawn().expect("run llmrouter serve");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let pipe = child.stderr.take().expect("stderr piped");
+    let log = Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            log.lock().expect("stderr").push_str(&format!("{line}\n"));
+            if let Some(url) = line.strip_prefix("listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let mut server = Server { child, base: String::new(), stderr };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(url) = rx.recv_timeout(Duration::from_millis(50)) {
+            server.base = url;
+            return Ok(server);
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            std::thread::sleep(Duration::from_millis(100)); // let the reader thread catch up
+            return Err((status.code(), server.stderr()));
+        }
+    }
+    Err((None, format!("no `listening on` line within 60 s:\n{}", server.stderr())))
+}
+
+fn start(cmd: Command) -> Server {
+    try_start(cmd).unwrap_or_else(|(code, err)| panic!("serve did not start (exit {code:?}):\n{err}"))
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
+/// A response: status, headers we read, body.
+struct Answer {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("JSON body ({e}): {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// `POST {base}/v1/chat/completions` with `body` and, when given, `Authorization: Bearer KEY`.
+fn post(server: &Server, body: &str, key: Option<&str>) -> Answer {
+    let mut request = agent().post(format!("{}/v1/chat/completions", server.base)).content_type("application/json");
+    if let Some(key) = key {
+        request = request.header("Authorization", format!("Bearer {key}"));
+    }
+    let mut response = request.send(body).expect("request");
+    let body = response.body_mut().read_to_string().expect("body");
+    Answer { status: response.status().as_u16(), headers: response.headers().clone(), body }
+}
+
+fn get(server: &Server, path: &str) -> Answer {
+    let mut response = agent().get(format!("{}{path}", server.base)).call().expect("request");
+    let body = response.body_mut().read_to_string().expect("body");
+    Answer { status: response.status().as_u16(), headers: response.headers().clone(), body }
+}
+
+/// Asserts an OpenAI-shaped error with this status and code.
+fn assert_error(answer: &Answer, status: u16, code: &str) -> Value {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    let error = answer.json()["error"].clone();
+    assert_eq!(error["code"], code, "{}", answer.body);
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", answer.body);
+    assert!(error["type"].is_string(), "{}", answer.body);
+    error
+}
+
+/// Waits (at most `secs`) for the child to exit; kills it if it does not.
+fn wait_exit(child: &mut Child, secs: u64) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the process did not exit within {secs} s");
+}
+
+#[test]
+fn auto_routes_and_passes_the_clients_parameters_through() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("auto");
+    let server = start(command(&write_config(&dir, &upstream, ""), &[], &[]));
+    let request = json!({
+        "model": "auto", "messages": [{"role": "user", "content": "What is 2+2?"}],
+        "temperature": 0.3, "top_p": 0.9, "stop": ["\n\n"], "max_tokens": 7, "user": "u-1",
+        "response_format": {"type": "text"},
+    });
+    let answer = post(&server, &request.to_string(), None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header("x-llmrouter-model"), Some("small"));
+    assert_eq!(answer.header("x-llmrouter-router"), Some("smallest_llm"));
+    let route_us: u64 = answer.header("x-llmrouter-route-us").expect("routing time").parse().expect("µs");
+    assert!(route_us < 5_000_000, "{route_us}");
+    let body = answer.json();
+    assert_eq!(body["model"], "small", "the candidate key, not the API model id");
+    assert_eq!(body["choices"][0]["message"]["content"], "answer from org/small: What is 2+2?");
+    assert_eq!(body["usage"]["total_tokens"], 15);
+
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].model, "org/small", "the candidate's API model id is sent");
+    let mut expected = request.clone();
+    expected["model"] = json!("org/small");
+    assert_eq!(seen[0].body, expected, "every other field passes through unchanged");
+    assert_eq!(seen[0].authorization.as_deref(), Some(format!("Bearer {UPSTREAM_SECRET}").as_str()));
+
+    // The router's name routes too.
+    let answer = post(&server, &request.to_string().replace("\"auto\"", "\"smallest_llm\""), None);
+    assert_eq!((answer.status, answer.header("x-llmrouter-model")), (200, Some("small")), "{}", answer.body);
+
+    let models = get(&server, "/v1/models");
+    assert_eq!(models.status, 200);
+    let list = models.json();
+    assert_eq!(list["object"], "list");
+    let ids: Vec<&str> = list["data"].as_array().expect("data").iter().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(&ids[..2], ["auto", "smallest_llm"], "{ids:?}");
+    for id in ["auto", "smallest_llm", "small", "mid", "large"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert_eq!(get(&server, "/health").status, 200);
+    let ready = get(&server, "/ready");
+    assert_eq!((ready.status, ready.json()["router"].clone()), (200, json!("smallest_llm")));
+    assert_error(&get(&server, "/v1/nothing"), 404, "not_found");
+}
+
+#[test]
+fn a_candidate_key_skips_routing_and_an_unknown_model_is_404() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("named");
+    let server = start(command(&write_config(&dir, &upstream, ""), &[], &[]));
+    let answer = post(&server, r#"{"model": "large", "messages": [{"role": "user", "content": "hi"}]}"#, None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header("x-llmrouter-model"), Some("large"));
+    assert_eq!(answer.header("x-llmrouter-route-us"), Some("0"), "no routing");
+    assert_eq!(answer.json()["model"], "large");
+    assert_eq!(upstream.requests()[0].model, "org/large");
+
+    let answer = post(&server, r#"{"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]}"#, None);
+    let error = assert_error(&answer, 404, "model_not_found");
+    assert_eq!(error["param"], "model");
+    assert!(error["message"].as_str().unwrap_or_default().contains("gpt-9"), "{error}");
+    // The API model id is not a model name of the gateway.
+    let answer = post(&server, r#"{"model": "org/large", "messages": [{"role": "user", "content": "hi"}]}"#, None);
+    assert_error(&answer, 404, "model_not_found");
+    assert_eq!(upstream.requests().len(), 1, "nothing more reached the upstream");
+}
+
+#[test]
+fn a_stream_is_relayed_as_it_arrives() {
+    let chunk = |content: &str| {
+        let event = json!({"id": "c1", "object": "chat.completion.chunk", "model": "org/small",
+                           "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
+        format!("data: {event}\n\n")
+    };
+    let usage = json!({"id": "c1", "object": "chat.completion.chunk", "model": "org/small", "choices": [],
+                       "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}});
+    let events = vec![
+        (0, chunk("chunk-one")),
+        (1500, chunk(" chunk-two")),
+        // A line split across two writes.
+        (0, format!("data: {usage}").split_at(20).0.to_owned()),
+        (50, format!("{}\n\n", format!("data: {usage}").split_at(20).1)),
+        (0, "data: [DONE]\n\n".to_owned()),
+    ];
+    let upstream = MockServer::start(move |_| Reply::Sse(events.clone()));
+    let dir = temp_dir("stream");
+    let server = start(command(&write_config(&dir, &upstream, ""), &[], &[]));
+    let request = json!({"model": "auto", "messages": [{"role": "user", "content": "stream please"}],
+                         "stream": true, "stream_options": {"include_usage": true}});
+    let sent = Instant::now();
+    let mut response = agent()
+        .post(format!("{}/v1/chat/completions", server.base))
+        .content_type("application/json")
+        .send(request.to_string())
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers().get("x-llmrouter-model").and_then(|v| v.to_str().ok()), Some("small"));
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+    let mut reader = response.body_mut().as_reader();
+    let mut text = String::new();
+    let mut first_at = None;
+    let mut buf = [0u8; 4096];
+    for _ in 0..10_000 {
+        let n = reader.read(&mut buf).expect("read the stream");
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if first_at.is_none() && text.contains("chunk-one") {
+            first_at = Some(sent.elapsed());
+        }
+    }
+    let end_at = sent.elapsed();
+    let first_at = first_at.expect("the first chunk arrived");
+    assert!(
+        end_at.saturating_sub(first_at) > Duration::from_millis(1000),
+        "the first chunk came at {first_at:?}, the end at {end_at:?}: it was held back"
+    );
+    let data: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+    assert_eq!(data.len(), 4, "{text}");
+    assert_eq!(data[3], "[DONE]");
+    let events: Vec<Value> = data[..3].iter().map(|d| serde_json::from_str(d).expect("JSON event")).collect();
+    for e in &events {
+        assert_eq!(e["model"], "small", "every chunk names the candidate key: {e}");
+    }
+    assert_eq!(events[0]["choices"][0]["delta"]["content"], "chunk-one");
+    assert_eq!(events[1]["choices"][0]["delta"]["content"], " chunk-two");
+    assert_eq!(events[2]["usage"]["total_tokens"], 5, "the usage chunk passes through");
+    let seen = upstream.requests();
+    assert_eq!(seen[0].body["stream"], true);
+    assert_eq!(seen[0].body["stream_options"], json!({"include_usage": true}));
+}
+
+#[test]
+fn client_keys_are_required_and_never_printed() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("auth");
+    let config = write_config(&dir, &upstream, "  keys: ['${SERVE_TEST_KEY}']\n");
+    let env = [("SERVE_TEST_KEY", "yaml-key-3c1d"), ("LLMROUTER_SERVER_KEYS", CLIENT_KEY)];
+    let server = start(command(&config, &[], &env));
+    let body = r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#;
+    let answer = post(&server, body, None);
+    assert_error(&answer, 401, "invalid_api_key");
+    assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+    assert_error(&post(&server, body, Some("client-key-5b9f")), 401, "invalid_api_key");
+    assert_error(&post(&server, body, Some("")), 401, "invalid_api_key");
+    let models = agent().get(format!("{}/v1/models", server.base)).call().expect("request");
+    assert_eq!(models.status().as_u16(), 401, "every /v1/* path needs a key");
+    assert_eq!(upstream.requests().len(), 0, "nothing reached the upstream");
+    for key in [CLIENT_KEY, "yaml-key-3c1d"] {
+        let answer = post(&server, body, Some(key));
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert!(!answer.body.contains(key));
+    }
+    assert_eq!(get(&server, "/health").status, 200, "health needs no key");
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|s| s.authorization.as_deref() == Some(&format!("Bearer {UPSTREAM_SECRET}"))));
+    let err = server.stderr();
+    assert!(err.contains("client keys required"), "{err}");
+    for secret in [CLIENT_KEY, "yaml-key-3c1d", UPSTREAM_SECRET] {
+        assert!(!err.contains(secret), "stderr shows a key:\n{err}");
+    }
+}
+
+#[test]
+fn no_keys_and_a_public_address_is_refused() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("public");
+    let config = write_config(&dir, &upstream, "");
+    let mut child = command(&config, &["--host", "0.0.0.0"], &[]).spawn().expect("run");
+    let code = wait_exit(&mut child, 60);
+    let mut err = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("0.0.0.0") && err.contains("--insecure-no-auth") && err.contains("LLMROUTER_SERVER_KEYS"));
+    assert!(!err.contains("listening on") && !err.contains("panicked"), "{err}");
+    // The section's host is refused the same way; the flag says it is deliberate.
+    let config = write_config(&dir, &upstream, "  host: 0.0.0.0\n");
+    let mut child = command(&config, &[], &[]).spawn().expect("run");
+    assert_eq!(wait_exit(&mut child, 60), Some(2));
+    let server = start(command(&config, &["--insecure-no-auth"], &[]));
+    assert!(server.base.starts_with("http://0.0.0.0:"), "{}", server.base);
+    // Keys make a public address acceptable.
+    let server = start(command(&config, &[], &[("LLMROUTER_SERVER_KEYS", CLIENT_KEY)]));
+    assert!(server.base.starts_with("http://0.0.0.0:"), "{}", server.base);
+}
+
+#[test]
+fn a_failing_model_falls_back_and_when_all_fail_the_502_names_each() {
+    let upstream = MockServer::start(|seen| if seen.model == "org/small" { Reply::status(500) } else { Reply::Answer });
+    let dir = temp_dir("fallback");
+    let retries = "  upstream:\n    retries: 1\n    backoff_ms: 10\n";
+    let server = start(command(&write_config(&dir, &upstream, retries), &[], &[]));
+    let body = r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#;
+    let answer = post(&server, body, None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.header("x-llmrouter-model"), Some("large"), "the most expensive is the first fallback");
+    assert_eq!(answer.header("x-llmrouter-fallback-from"), Some("small"));
+    assert_eq!(answer.json()["model"], "large");
+    let models: Vec<String> = upstream.requests().iter().map(|s| s.model.clone()).collect();
+    assert_eq!(models, ["org/small", "org/small", "org/large"], "one retry, then the fallback");
+
+    // A named candidate is that candidate only: no fallback.
+    let answer = post(&server, &body.replace("\"auto\"", "\"small\""), None);
+    let error = assert_error(&answer, 502, "all_models_failed");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`small` failed after 2 attempts") && !message.contains("large"), "{message}");
+
+    // Every model fails, with an error body that quotes the upstream key.
+    let echo = Reply::Status { status: 503, retry_after: None, body: format!("bad key {UPSTREAM_SECRET}") };
+    let upstream = MockServer::start(move |_| echo.clone());
+    let server = start(command(&write_config(&dir, &upstream, retries), &[], &[]));
+    let answer = post(&server, body, None);
+    let error = assert_error(&answer, 502, "all_models_failed");
+    let message = error["message"].as_str().unwrap_or_default();
+    for needle in ["`small` failed after 2 attempts", "`large` failed", "`mid` failed", "HTTP 503", "[redacted]"] {
+        assert!(message.contains(needle), "{needle:?} in {message}");
+    }
+    assert!(!answer.body.contains(UPSTREAM_SECRET), "{}", answer.body);
+    assert_eq!(upstream.requests().len(), 6, "2 attempts on each of 3 models");
+}
+
+#[test]
+fn bad_requests_get_a_400_naming_the_field() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("bad");
+    let server = start(command(&write_config(&dir, &upstream, "  max_body_bytes: 2000\n"), &[], &[]));
+    for (body, param) in [
+        (r#"{"model": "auto"}"#, "messages"),
+        (r#"{"model": "auto", "messages": []}"#, "messages"),
+        (r#"{"model": "auto", "messages": {"role": "user"}}"#, "messages"),
+        (r#"{"model": "auto", "messages": [{"role": "user", "content": 7}]}"#, "messages[0].content"),
+        (r#"{"messages": [{"role": "user", "content": "hi"}]}"#, "model"),
+        (r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "stream": 1}"#, "stream"),
+        (r#"{"model": "auto", "messages": [{"role": "system", "content": "only"}]}"#, "messages"),
+    ] {
+        let error = assert_error(&post(&server, body, None), 400, "invalid_request");
+        assert_eq!(error["param"], param, "{body}");
+        assert!(error["message"].as_str().unwrap_or_default().contains(param), "{body}: {error}");
+    }
+    assert_error(&post(&server, r#"{"model": "auto", "messages": ["#, None), 400, "invalid_json");
+    let big = json!({"model": "auto", "messages": [{"role": "user", "content": "x".repeat(3000)}]});
+    assert_error(&post(&server, &big.to_string(), None), 413, "request_too_large");
+    assert_eq!(upstream.requests().len(), 0, "nothing reached the upstream");
+    // The server still answers.
+    let answer = post(&server, r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#, None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[test]
+fn a_typo_in_the_serve_section_names_the_key_and_line() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("typo");
+    let config = write_config(&dir, &upstream, "  port: 0\n  rout_on: conversation\n");
+    let mut child = command(&config, &[], &[]).spawn().expect("run");
+    let code = wait_exit(&mut child, 60);
+    let mut err = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("rout_on") && err.contains("config.yaml:6:"), "{err}");
+}
