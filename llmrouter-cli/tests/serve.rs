@@ -31,17 +31,8 @@ fn temp_dir(name: &str) -> PathBuf {
 /// `api_endpoint`), `mid` and `large` (the most expensive: the first fallback), then `serve`
 /// (YAML lines of the `serve:` section, indented by the caller).
 fn write_config(dir: &Path, server: &MockServer, serve: &str) -> PathBuf {
-    let url = &server.base_url;
-    let llm = json!({
-        "small": {"size": "1B", "input_price": 0.1, "output_price": 0.2, "model": "org/small", "service": "LOCAL"},
-        "mid": {"size": "8B", "input_price": 0.5, "output_price": 0.5, "model": "org/mid", "service": "LOCAL",
-                "api_endpoint": url},
-        "large": {"size": "70B", "input_price": 1.0, "output_price": 2.0, "model": "org/large", "service": "LOCAL",
-                  "api_endpoint": url},
-    });
-    std::fs::write(dir.join("llm.json"), llm.to_string()).expect("write llm data");
     let path = dir.join("config.yaml");
-    let mut yaml = format!("data_path:\n  llm_data: {}\napi_endpoint: {url}\n", dir.join("llm.json").display());
+    let mut yaml = support::three_candidates(dir, server);
     if !serve.is_empty() {
         yaml.push_str("serve:\n");
         yaml.push_str(serve);

@@ -759,8 +759,9 @@ fn transport_error(options: &ClientOptions, url: &str, error: ureq::Error) -> Ca
     }
 }
 
-/// The first [`ERROR_BODY_CHARS`] characters of an error body, on one line.
-fn snippet(text: &str) -> String {
+/// The first [`ERROR_BODY_CHARS`] characters of an error body, on one line (`serve` shows the
+/// same excerpt).
+pub fn snippet(text: &str) -> String {
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.is_empty() {
         return "(empty body)".to_owned();

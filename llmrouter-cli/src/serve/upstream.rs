@@ -18,7 +18,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use llmrouter_core::client::{backoff_delay, parse_retry_after};
+use llmrouter_core::client::{backoff_delay, parse_retry_after, snippet};
 use llmrouter_core::{ApiKeys, CallError, Candidate, ClientOptions};
 use serde_json::Value;
 
@@ -26,7 +26,6 @@ use serde_json::Value;
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// How much of an upstream error body is quoted.
-const ERROR_BODY_CHARS: usize = 300;
 
 /// A model's successful answer, not yet sent to the client.
 pub enum Reply {
@@ -273,19 +272,6 @@ fn body_error(url: &str, error: &hyper::Error) -> CallError {
         message: format!("reading the answer: {}", chain(error)),
         retryable: true,
     }
-}
-
-/// The first [`ERROR_BODY_CHARS`] characters of an error body, on one line.
-pub fn snippet(text: &str) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    let mut out: String = one_line.chars().take(ERROR_BODY_CHARS).collect();
-    if one_line.chars().count() > ERROR_BODY_CHARS {
-        out.push_str("...");
-    }
-    out
 }
 
 #[cfg(test)]

@@ -16,6 +16,23 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
 
+/// Writes `llm.json` into `dir` with three candidates of service `LOCAL` on `server`: `small`
+/// (the smallest; it has no `api_endpoint`, so the config's is used), `mid` and `large` (the most
+/// expensive: the first fallback), and returns the config's first lines: `data_path.llm_data`
+/// and `api_endpoint`.
+pub fn three_candidates(dir: &std::path::Path, server: &MockServer) -> String {
+    let url = &server.base_url;
+    let llm = serde_json::json!({
+        "small": {"size": "1B", "input_price": 0.1, "output_price": 0.2, "model": "org/small", "service": "LOCAL"},
+        "mid": {"size": "8B", "input_price": 0.5, "output_price": 0.5, "model": "org/mid", "service": "LOCAL",
+                "api_endpoint": url},
+        "large": {"size": "70B", "input_price": 1.0, "output_price": 2.0, "model": "org/large", "service": "LOCAL",
+                  "api_endpoint": url},
+    });
+    std::fs::write(dir.join("llm.json"), llm.to_string()).expect("write llm data");
+    format!("data_path:\n  llm_data: {}\napi_endpoint: {url}\n", dir.join("llm.json").display())
+}
+
 /// What the server does with one request.
 #[derive(Debug, Clone)]
 pub enum Reply {
