@@ -445,3 +445,30 @@ fn a_typo_in_the_serve_section_names_the_key_and_line() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("rout_on") && err.contains("config.yaml:6:"), "{err}");
 }
+
+#[test]
+fn beyond_the_concurrency_limit_and_its_queue_the_answer_is_503_with_retry_after() {
+    let upstream = MockServer::start(|_| Reply::after_ms(1500, Reply::Answer));
+    let dir = temp_dir("overload");
+    let config = write_config(&dir, &upstream, "  max_concurrency: 1\n  max_queue: 0\n");
+    let server = Arc::new(start(command(&config, &[], &[])));
+    let body = r#"{"model": "auto", "messages": [{"role": "user", "content": "slow"}]}"#;
+    let first = std::thread::spawn({
+        let server = Arc::clone(&server);
+        move || post(&server, body, None)
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while upstream.requests().is_empty() {
+        assert!(Instant::now() < deadline, "the first request never reached the upstream");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = post(&server, body, None);
+    assert_error(&second, 503, "overloaded");
+    let retry_after: u64 = second.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    assert!(retry_after >= 1, "{retry_after}");
+    let first = first.join().expect("first request");
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(upstream.requests().len(), 1, "the rejected request reached no model");
+    // The place is free again.
+    assert_eq!(post(&server, body, None).status, 200);
+}

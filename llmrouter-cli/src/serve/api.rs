@@ -17,6 +17,7 @@ use llmrouter_core::{CallError, Candidate, Candidates, QueryInput, RouteDecision
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
+use super::limits::{Gate, Held};
 use super::settings::RouteOn;
 use super::sse::Relay;
 use super::upstream::{Reply, Upstream};
@@ -39,12 +40,20 @@ pub struct AppState {
     pub max_fallbacks: usize,
     /// Unix time the server started (`created` of `/v1/models`).
     pub started: u64,
+    /// The concurrency limit of chat requests, and its queue.
+    pub gate: Gate,
 }
+
+/// `Retry-After` of a 503 when the server is full, in seconds.
+const OVERLOADED_RETRY_AFTER: u32 = 1;
 
 /// The application: routes, authentication and the body limit.
 pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> axum::Router {
     let v1 = axum::Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
+        .route(
+            "/v1/chat/completions",
+            post(chat_completions).layer(middleware::from_fn_with_state(Arc::clone(&state), limit_concurrency)),
+        )
         .route("/v1/models", get(models))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate));
     axum::Router::new()
@@ -110,6 +119,24 @@ async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next
     let mut response = error(StatusCode::UNAUTHORIZED, "invalid_request_error", "invalid_api_key", None, message);
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+/// At most `serve.max_concurrency` chat requests in flight and `serve.max_queue` waiting; beyond
+/// that, 503 with `Retry-After`. The place is held until the response body is done.
+async fn limit_concurrency(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let Some(permit) = state.gate.enter().await else {
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "overloaded",
+            None,
+            "the server is at its concurrency limit and its queue is full: retry later",
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(OVERLOADED_RETRY_AFTER));
+        return response;
+    };
+    let (parts, body) = next.run(request).await.into_parts();
+    Response::from_parts(parts, Body::new(Held::new(body, permit)))
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {

@@ -3,7 +3,8 @@
 //! - [`settings`]: the config's `serve:` section, the flags over it, the client keys;
 //! - [`api`]: the endpoints, authentication and OpenAI-shaped errors;
 //! - [`upstream`]: the async client that calls the chosen model, with retries and fallback;
-//! - [`sse`]: relaying a streamed answer chunk by chunk.
+//! - [`sse`]: relaying a streamed answer chunk by chunk;
+//! - [`limits`]: the concurrency limit and its queue.
 //!
 //! The router is built once before the port is bound; each routed request decides on a blocking
 //! thread (`spawn_blocking`), so a slow router never stalls the async workers. No keys and a
@@ -11,6 +12,7 @@
 //! stops accepting, lets in-flight requests finish for up to `serve.drain_seconds`, and exits 0.
 
 mod api;
+mod limits;
 mod settings;
 mod sse;
 mod upstream;
@@ -75,6 +77,7 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
             keys: settings.keys.clone(),
             max_fallbacks: settings.max_fallbacks,
             started,
+            gate: limits::Gate::new(settings.max_concurrency, settings.max_queue),
         });
         let app = api::app(state, settings.max_body_bytes);
         let listener = tokio::net::TcpListener::bind(addresses.as_slice())

@@ -41,6 +41,10 @@ pub struct ServeSection {
     pub max_body_bytes: Option<usize>,
     /// Seconds in-flight requests may take to finish after SIGTERM or SIGINT (default 30).
     pub drain_seconds: Option<f64>,
+    /// Chat requests in flight at once (default 256).
+    pub max_concurrency: Option<usize>,
+    /// Chat requests waiting for a place beyond those (default 1024); more get 503.
+    pub max_queue: Option<usize>,
     /// How the models are called.
     pub upstream: UpstreamSection,
 }
@@ -77,6 +81,10 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish on shutdown.
     pub drain: Duration,
+    /// Chat requests in flight at once.
+    pub max_concurrency: usize,
+    /// Chat requests waiting for a place.
+    pub max_queue: usize,
     /// Timeouts and retries of the upstream calls (sampling fields unused: the client's pass).
     pub client: ClientOptions,
     /// Other models tried when the chosen one fails (for routed requests).
@@ -93,6 +101,8 @@ impl std::fmt::Debug for Settings {
             .field("keys", &self.keys.len())
             .field("max_body_bytes", &self.max_body_bytes)
             .field("drain", &self.drain)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("max_queue", &self.max_queue)
             .field("client", &self.client)
             .field("max_fallbacks", &self.max_fallbacks)
             .finish()
@@ -136,6 +146,10 @@ impl Settings {
             max_retry_after: Duration::from_secs(30),
             ..ClientOptions::default()
         };
+        let max_concurrency = section.max_concurrency.unwrap_or(256);
+        if max_concurrency == 0 {
+            bail!("`serve.max_concurrency` must be at least 1");
+        }
         Ok(Settings {
             host: args.host.clone().or(section.host).unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: args.port.or(section.port).unwrap_or(8000),
@@ -143,6 +157,8 @@ impl Settings {
             keys,
             max_body_bytes: section.max_body_bytes.unwrap_or(8 * 1024 * 1024),
             drain: seconds("drain_seconds", section.drain_seconds, 30.0)?,
+            max_concurrency,
+            max_queue: section.max_queue.unwrap_or(1024),
             client,
             max_fallbacks: u.max_fallbacks.unwrap_or(2),
         })

@@ -1,0 +1,119 @@
+//! `serve`'s limits on `POST /v1/chat/completions`: how many requests run at once, with a
+//! bounded queue behind them ([`Gate`]: 503 with `Retry-After` beyond it).
+//!
+//! A request holds its place until its response body is done (a stream until its last chunk, or
+//! until the client goes away): [`Held`] wraps the body and drops the permit with it.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use axum::body::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// At most `max_concurrency` requests in flight and `max_queue` waiting for a place.
+pub struct Gate {
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_queue: usize,
+}
+
+impl Gate {
+    /// A gate with `max_concurrency` places (at least 1) and a queue of `max_queue`.
+    pub fn new(max_concurrency: usize, max_queue: usize) -> Self {
+        Gate { permits: Arc::new(Semaphore::new(max_concurrency.max(1))), waiting: AtomicUsize::new(0), max_queue }
+    }
+
+    /// A place, at once or after waiting in the queue; `None` when every place is taken and
+    /// the queue is full.
+    pub async fn enter(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Some(permit);
+        }
+        let queued =
+            self.waiting.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max_queue).then_some(n + 1));
+        if queued.is_err() {
+            return None;
+        }
+        // Leaves the queue however the wait ends, the client hanging up included.
+        let _leave = Leave(&self.waiting);
+        Arc::clone(&self.permits).acquire_owned().await.ok()
+    }
+}
+
+/// Decrements the queue length when dropped.
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps `guard` alive until the body is done or dropped.
+pub struct Held<G> {
+    inner: axum::body::Body,
+    guard: Option<G>,
+}
+
+impl<G> Held<G> {
+    /// `inner`, holding `guard`.
+    pub fn new(inner: axum::body::Body, guard: G) -> Self {
+        Held { inner, guard: Some(guard) }
+    }
+}
+
+impl<G: Unpin> Body for Held<G> {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            // The last byte is out: free the place now rather than when hyper drops the body.
+            this.guard = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_queue_waits_for_a_place_and_is_bounded() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+        runtime.block_on(async {
+            let gate = Arc::new(Gate::new(1, 1));
+            let first = gate.enter().await.expect("a free place");
+            let waiter = tokio::spawn({
+                let gate = Arc::clone(&gate);
+                async move { gate.enter().await.is_some() }
+            });
+            while gate.waiting.load(Ordering::Acquire) == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert!(gate.enter().await.is_none(), "the place is taken and the queue is full");
+            drop(first);
+            assert!(waiter.await.expect("join"), "the queued request got the place");
+            assert_eq!(gate.waiting.load(Ordering::Acquire), 0);
+            let none_queued = Gate::new(1, 0);
+            let _held = none_queued.enter().await.expect("a free place");
+            assert!(none_queued.enter().await.is_none(), "no queue");
+        });
+    }
+}
