@@ -472,3 +472,26 @@ fn beyond_the_concurrency_limit_and_its_queue_the_answer_is_503_with_retry_after
     // The place is free again.
     assert_eq!(post(&server, body, None).status, 200);
 }
+
+#[test]
+fn beyond_the_rate_limit_a_key_gets_429_with_retry_after_and_another_key_does_not() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("rate");
+    let config = write_config(&dir, &upstream, "  rate_limit_rpm: 2\n");
+    let other = "client-key-other-81f0";
+    let keys = format!("{CLIENT_KEY},{other}");
+    let server = start(command(&config, &[], &[("LLMROUTER_SERVER_KEYS", keys.as_str())]));
+    let body = r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#;
+    for _ in 0..2 {
+        let answer = post(&server, body, Some(CLIENT_KEY));
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let third = post(&server, body, Some(CLIENT_KEY));
+    assert_error(&third, 429, "rate_limit_exceeded");
+    let retry_after: u64 = third.header("retry-after").expect("Retry-After").parse().expect("seconds");
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    assert!(!third.body.contains(CLIENT_KEY), "{}", third.body);
+    let answer = post(&server, body, Some(other));
+    assert_eq!(answer.status, 200, "another key has its own bucket: {}", answer.body);
+    assert_eq!(upstream.requests().len(), 3, "the limited request reached no model");
+}

@@ -15,9 +15,9 @@ use axum::routing::{get, post};
 use llmrouter_core::client::fallback_order;
 use llmrouter_core::{CallError, Candidate, Candidates, QueryInput, RouteDecision, Router};
 use serde_json::{Map, Value, json};
-use subtle::ConstantTimeEq;
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use super::limits::{Gate, Held};
+use super::limits::{Gate, Held, RateLimit};
 use super::settings::RouteOn;
 use super::sse::Relay;
 use super::upstream::{Reply, Upstream};
@@ -42,7 +42,13 @@ pub struct AppState {
     pub started: u64,
     /// The concurrency limit of chat requests, and its queue.
     pub gate: Gate,
+    /// The per-client rate limit, when set.
+    pub rate_limit: Option<RateLimit>,
 }
+
+/// Which client sent a request: the position of its key in [`AppState::keys`] (0 without keys).
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub usize);
 
 /// `Retry-After` of a 503 when the server is full, in seconds.
 const OVERLOADED_RETRY_AFTER: u32 = 1;
@@ -52,7 +58,9 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> axum::Router {
     let v1 = axum::Router::new()
         .route(
             "/v1/chat/completions",
-            post(chat_completions).layer(middleware::from_fn_with_state(Arc::clone(&state), limit_concurrency)),
+            post(chat_completions)
+                .layer(middleware::from_fn_with_state(Arc::clone(&state), limit_concurrency))
+                .layer(middleware::from_fn_with_state(Arc::clone(&state), limit_rate)),
         )
         .route("/v1/models", get(models))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate));
@@ -96,8 +104,9 @@ fn bad_request(param: &str, message: &str) -> Response {
 
 /// With client keys, `/v1/*` needs `Authorization: Bearer KEY`; each key is compared in
 /// constant time, and every key is compared.
-async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
     if state.keys.is_empty() {
+        request.extensions_mut().insert(Client(0));
         return next.run(request).await;
     }
     let given = request
@@ -106,10 +115,17 @@ async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
-    let valid = given.is_some_and(|given| {
-        state.keys.iter().fold(subtle::Choice::from(0), |ok, key| ok | key.as_bytes().ct_eq(given.as_bytes())).into()
+    // Every key is compared, and the matching one's position chosen, without a branch on a key.
+    let (valid, position) = given.map_or((false, 0), |given| {
+        let (ok, position) =
+            state.keys.iter().enumerate().fold((subtle::Choice::from(0), 0u64), |(ok, position), (i, key)| {
+                let same = key.as_bytes().ct_eq(given.as_bytes());
+                (ok | same, u64::conditional_select(&position, &(i as u64), same))
+            });
+        (bool::from(ok), position as usize)
     });
     if valid {
+        request.extensions_mut().insert(Client(position));
         return next.run(request).await;
     }
     let message = match given {
@@ -137,6 +153,21 @@ async fn limit_concurrency(State(state): State<Arc<AppState>>, request: Request,
     };
     let (parts, body) = next.run(request).await.into_parts();
     Response::from_parts(parts, Body::new(Held::new(body, permit)))
+}
+
+/// `serve.rate_limit_rpm` chat requests a minute per client key; beyond, 429 with `Retry-After`.
+async fn limit_rate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if let Some(limit) = &state.rate_limit {
+        let client = request.extensions().get::<Client>().map_or(0, |c| c.0);
+        if let Err(wait) = limit.take(client, Instant::now()) {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let message = format!("rate limit reached for this key: retry in {secs} s");
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "requests", "rate_limit_exceeded", None, &message);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return response;
+        }
+    }
+    next.run(request).await
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {

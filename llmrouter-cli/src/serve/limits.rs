@@ -1,13 +1,15 @@
 //! `serve`'s limits on `POST /v1/chat/completions`: how many requests run at once, with a
-//! bounded queue behind them ([`Gate`]: 503 with `Retry-After` beyond it).
+//! bounded queue behind them ([`Gate`]: 503 with `Retry-After` beyond it), and how many each
+//! client key may send a minute ([`RateLimit`]: a token bucket per key, 429 with `Retry-After`).
 //!
 //! A request holds its place until its response body is done (a stream until its last chunk, or
 //! until the client goes away): [`Held`] wraps the body and drops the permit with it.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
@@ -49,6 +51,45 @@ struct Leave<'a>(&'a AtomicUsize);
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Requests per minute per client: one token bucket per client key (one shared bucket when the
+/// server has no keys), holding at most a minute's worth, refilled continuously. Buckets are
+/// found by the key's position, so the limiter never holds a key.
+pub struct RateLimit {
+    per_minute: f64,
+    buckets: Vec<Mutex<Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl RateLimit {
+    /// `per_minute` requests a minute (a positive number) for each of `clients` buckets.
+    pub fn new(per_minute: f64, clients: usize) -> Self {
+        let now = Instant::now();
+        let buckets = (0..clients.max(1)).map(|_| Mutex::new(Bucket { tokens: per_minute, at: now })).collect();
+        RateLimit { per_minute, buckets }
+    }
+
+    /// Takes a token from client `client`'s bucket at `now`, or says how long until one is there.
+    pub fn take(&self, client: usize, now: Instant) -> Result<(), Duration> {
+        let Some(bucket) = self.buckets.get(client).or_else(|| self.buckets.first()) else { return Ok(()) };
+        // A poisoned lock still holds a valid bucket: every update below is one assignment.
+        let mut b = bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let per_second = self.per_minute / 60.0;
+        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * per_second).min(self.per_minute);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / per_second))
+        }
     }
 }
 
@@ -115,5 +156,19 @@ mod tests {
             let _held = none_queued.enter().await.expect("a free place");
             assert!(none_queued.enter().await.is_none(), "no queue");
         });
+    }
+
+    #[test]
+    fn each_client_has_its_own_bucket_refilled_over_the_minute() {
+        let limit = RateLimit::new(2.0, 2);
+        let t0 = Instant::now();
+        assert!(limit.take(0, t0).is_ok() && limit.take(0, t0).is_ok());
+        let wait = limit.take(0, t0).expect_err("the third in the same minute");
+        assert!((29.0..=30.0).contains(&wait.as_secs_f64()), "{wait:?}");
+        assert!(limit.take(1, t0).is_ok(), "another client's bucket is full");
+        assert!(limit.take(0, t0 + Duration::from_secs(31)).is_ok(), "half a minute refills one");
+        assert!(limit.take(0, t0 + Duration::from_secs(31)).is_err());
+        // Out-of-range clients share the first bucket rather than panicking.
+        assert!(limit.take(7, t0 + Duration::from_secs(31)).is_err());
     }
 }

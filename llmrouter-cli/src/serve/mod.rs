@@ -4,7 +4,7 @@
 //! - [`api`]: the endpoints, authentication and OpenAI-shaped errors;
 //! - [`upstream`]: the async client that calls the chosen model, with retries and fallback;
 //! - [`sse`]: relaying a streamed answer chunk by chunk;
-//! - [`limits`]: the concurrency limit and its queue.
+//! - [`limits`]: the concurrency limit and its queue, the per-key rate limit.
 //!
 //! The router is built once before the port is bound; each routed request decides on a blocking
 //! thread (`spawn_blocking`), so a slow router never stalls the async workers. No keys and a
@@ -78,6 +78,7 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
             max_fallbacks: settings.max_fallbacks,
             started,
             gate: limits::Gate::new(settings.max_concurrency, settings.max_queue),
+            rate_limit: settings.rate_limit_rpm.map(|rpm| limits::RateLimit::new(rpm, settings.keys.len())),
         });
         let app = api::app(state, settings.max_body_bytes);
         let listener = tokio::net::TcpListener::bind(addresses.as_slice())

@@ -45,6 +45,8 @@ pub struct ServeSection {
     pub max_concurrency: Option<usize>,
     /// Chat requests waiting for a place beyond those (default 1024); more get 503.
     pub max_queue: Option<usize>,
+    /// Chat requests a minute per client key (one shared bucket without keys); off by default.
+    pub rate_limit_rpm: Option<f64>,
     /// How the models are called.
     pub upstream: UpstreamSection,
 }
@@ -85,6 +87,8 @@ pub struct Settings {
     pub max_concurrency: usize,
     /// Chat requests waiting for a place.
     pub max_queue: usize,
+    /// Chat requests a minute per client key; `None`: no rate limit.
+    pub rate_limit_rpm: Option<f64>,
     /// Timeouts and retries of the upstream calls (sampling fields unused: the client's pass).
     pub client: ClientOptions,
     /// Other models tried when the chosen one fails (for routed requests).
@@ -103,6 +107,7 @@ impl std::fmt::Debug for Settings {
             .field("drain", &self.drain)
             .field("max_concurrency", &self.max_concurrency)
             .field("max_queue", &self.max_queue)
+            .field("rate_limit_rpm", &self.rate_limit_rpm)
             .field("client", &self.client)
             .field("max_fallbacks", &self.max_fallbacks)
             .finish()
@@ -150,6 +155,11 @@ impl Settings {
         if max_concurrency == 0 {
             bail!("`serve.max_concurrency` must be at least 1");
         }
+        if let Some(rpm) = section.rate_limit_rpm {
+            if !(rpm.is_finite() && rpm > 0.0) {
+                bail!("`serve.rate_limit_rpm`: expected a positive number of requests a minute, found {rpm}");
+            }
+        }
         Ok(Settings {
             host: args.host.clone().or(section.host).unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: args.port.or(section.port).unwrap_or(8000),
@@ -159,6 +169,7 @@ impl Settings {
             drain: seconds("drain_seconds", section.drain_seconds, 30.0)?,
             max_concurrency,
             max_queue: section.max_queue.unwrap_or(1024),
+            rate_limit_rpm: section.rate_limit_rpm,
             client,
             max_fallbacks: u.max_fallbacks.unwrap_or(2),
         })
@@ -257,6 +268,18 @@ mod tests {
             llmrouter_core::Config::from_yaml_str("serve:\n  route_on: everything\n", "/n/c.yaml").expect("known");
         let err = config.section::<ServeSection>("serve").expect_err("bad value").to_string();
         assert!(err.contains("serve.route_on"), "{err}");
+    }
+
+    #[test]
+    fn limits_have_defaults_and_nonsense_is_refused() {
+        let got = Settings::resolve(ServeSection::default(), &args(None, None), |_| None).expect("defaults");
+        assert_eq!((got.max_concurrency, got.max_queue, got.rate_limit_rpm), (256, 1024, None));
+        for yaml in
+            ["serve:\n  rate_limit_rpm: 0\n", "serve:\n  rate_limit_rpm: -3\n", "serve:\n  max_concurrency: 0\n"]
+        {
+            let err = Settings::resolve(section(yaml), &args(None, None), |_| None).expect_err(yaml).to_string();
+            assert!(err.contains("serve."), "{err}");
+        }
     }
 
     #[test]
