@@ -495,3 +495,60 @@ fn beyond_the_rate_limit_a_key_gets_429_with_retry_after_and_another_key_does_no
     assert_eq!(answer.status, 200, "another key has its own bucket: {}", answer.body);
     assert_eq!(upstream.requests().len(), 3, "the limited request reached no model");
 }
+
+#[test]
+fn metrics_count_requests_latency_tokens_and_refusals_and_never_show_a_key() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("metrics");
+    let server = start(command(&write_config(&dir, &upstream, ""), &[], &[("LLMROUTER_SERVER_KEYS", CLIENT_KEY)]));
+    let scrape = |key: Option<&str>| {
+        let mut request = agent().get(format!("{}/metrics", server.base));
+        if let Some(key) = key {
+            request = request.header("Authorization", format!("Bearer {key}"));
+        }
+        let mut response = request.call().expect("request");
+        let body = response.body_mut().read_to_string().expect("body");
+        (response.status().as_u16(), response.headers().get("content-type").cloned(), body)
+    };
+    assert_eq!(scrape(None).0, 401, "/metrics needs the client key");
+    let answer =
+        post(&server, r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#, Some(CLIENT_KEY));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answer =
+        post(&server, r#"{"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]}"#, Some(CLIENT_KEY));
+    assert_error(&answer, 404, "model_not_found");
+    let (status, content_type, text) = scrape(Some(CLIENT_KEY));
+    assert_eq!(status, 200, "{text}");
+    let content_type = content_type.and_then(|v| v.to_str().ok().map(str::to_owned)).unwrap_or_default();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    for line in [
+        r#"llmrouter_requests_total{router="smallest_llm",model="small",status="200"} 1"#,
+        r#"llmrouter_requests_total{router="none",model="none",status="404"} 1"#,
+        "llmrouter_routing_latency_seconds_count 1",
+        "llmrouter_upstream_latency_seconds_count 1",
+        "llmrouter_time_to_first_byte_seconds_count 1",
+        r#"llmrouter_tokens_total{model="small",kind="prompt"} 10"#,
+        r#"llmrouter_tokens_total{model="small",kind="completion"} 5"#,
+        r#"llmrouter_tokens_total{model="large",kind="prompt"} 0"#,
+        r#"llmrouter_rejected_requests_total{reason="model_not_found"} 1"#,
+        r#"llmrouter_rejected_requests_total{reason="auth"} 1"#,
+        "llmrouter_in_flight_requests 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    // small: 10 prompt tokens at 0.1 and 5 completion tokens at 0.2 per 1M: 2e-6 USD.
+    let cost = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"llmrouter_cost_usd_total{model="small"} "#))
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("the cost of small");
+    assert!((cost - 2e-6).abs() < 1e-12, "{cost}");
+    let requests = text.lines().filter(|l| l.starts_with("llmrouter_requests_total{")).count();
+    assert_eq!(requests, 2, "{text}");
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        assert!(line.starts_with("llmrouter_"), "{line}");
+    }
+    for secret in [CLIENT_KEY, UPSTREAM_SECRET, "gpt-9"] {
+        assert!(!text.contains(secret), "the metrics show {secret:?}");
+    }
+}

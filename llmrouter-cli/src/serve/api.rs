@@ -1,8 +1,8 @@
 //! `serve`'s HTTP API, in OpenAI's wire format: `POST /v1/chat/completions`, `GET /v1/models`,
-//! `GET /health` and `GET /ready`; client-key authentication of `/v1/*`; errors as
-//! `{"error": {"message", "type", "param", "code"}}`.
+//! `GET /health`, `GET /ready` and `GET /metrics`; client-key authentication of `/v1/*` and
+//! `/metrics`; errors as `{"error": {"message", "type", "param", "code"}}`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::limits::{Gate, Held, RateLimit};
+use super::metrics::{Metrics, Reason, Usage};
 use super::settings::RouteOn;
 use super::sse::Relay;
 use super::upstream::{Reply, Upstream};
@@ -44,6 +45,47 @@ pub struct AppState {
     pub gate: Gate,
     /// The per-client rate limit, when set.
     pub rate_limit: Option<RateLimit>,
+    /// The series of `/metrics`.
+    pub metrics: Metrics,
+}
+
+/// What answering a chat request found out, for the metrics: put in the response's extensions
+/// by the handler, read when the response body is done.
+#[derive(Clone, Default)]
+pub struct Outcome {
+    /// The router chose the model.
+    routed: bool,
+    /// The candidate that answered, or the last one tried.
+    model: Option<usize>,
+    /// When the first upstream attempt started.
+    upstream_started: Option<Instant>,
+    /// How long the upstream calls took, when the answer is already whole (not streamed).
+    upstream_took: Option<Duration>,
+    /// The usage of a whole answer.
+    usage: Option<Usage>,
+    /// Where a streamed answer's relay puts its usage.
+    stream_usage: Option<Arc<Mutex<Option<Usage>>>>,
+}
+
+/// Counts a chat request once its response body is done (or dropped).
+struct Finish {
+    state: Arc<AppState>,
+    status: u16,
+    outcome: Outcome,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let o = &self.outcome;
+        let metrics = &self.state.metrics;
+        if let Some(took) = o.upstream_took.or_else(|| o.upstream_started.map(|s| s.elapsed())) {
+            metrics.upstream.observe(took);
+        }
+        let streamed =
+            o.stream_usage.as_ref().and_then(|u| *u.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        metrics.request(o.routed, o.model, self.status, o.usage.or(streamed));
+        metrics.in_flight(-1);
+    }
 }
 
 /// Which client sent a request: the position of its key in [`AppState::keys`] (0 without keys).
@@ -60,9 +102,11 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> axum::Router {
             "/v1/chat/completions",
             post(chat_completions)
                 .layer(middleware::from_fn_with_state(Arc::clone(&state), limit_concurrency))
-                .layer(middleware::from_fn_with_state(Arc::clone(&state), limit_rate)),
+                .layer(middleware::from_fn_with_state(Arc::clone(&state), limit_rate))
+                .layer(middleware::from_fn_with_state(Arc::clone(&state), track)),
         )
         .route("/v1/models", get(models))
+        .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate));
     axum::Router::new()
         .merge(v1)
@@ -132,6 +176,7 @@ async fn authenticate(State(state): State<Arc<AppState>>, mut request: Request, 
         None => "missing API key: send `Authorization: Bearer <key>`",
         Some(_) => "invalid API key",
     };
+    state.metrics.reject(Reason::Auth);
     let mut response = error(StatusCode::UNAUTHORIZED, "invalid_request_error", "invalid_api_key", None, message);
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
@@ -153,6 +198,43 @@ async fn limit_concurrency(State(state): State<Arc<AppState>>, request: Request,
     };
     let (parts, body) = next.run(request).await.into_parts();
     Response::from_parts(parts, Body::new(Held::new(body, permit)))
+}
+
+/// Counts a chat request: in flight until its body is done, its time to first byte, its refusal
+/// reason, then (see [`Finish`]) its status, model, upstream time and tokens.
+async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let arrived = Instant::now();
+    state.metrics.in_flight(1);
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_success() {
+        state.metrics.ttfb.observe(arrived.elapsed());
+    }
+    // Each of these statuses has one cause in this service (a failed upstream is a 502).
+    let reason = match status {
+        StatusCode::TOO_MANY_REQUESTS => Some(Reason::RateLimit),
+        StatusCode::SERVICE_UNAVAILABLE => Some(Reason::Overloaded),
+        StatusCode::PAYLOAD_TOO_LARGE => Some(Reason::BodyTooLarge),
+        StatusCode::BAD_REQUEST => Some(Reason::BadRequest),
+        StatusCode::NOT_FOUND => Some(Reason::ModelNotFound),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        state.metrics.reject(reason);
+    }
+    let outcome = response.extensions().get::<Outcome>().cloned().unwrap_or_default();
+    let (parts, body) = response.into_parts();
+    let finish = Finish { state, status: status.as_u16(), outcome };
+    Response::from_parts(parts, Body::new(Held::new(body, finish)))
+}
+
+/// `GET /metrics`, in Prometheus' text format.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut response = Response::new(Body::from(state.metrics.render(state.gate.queued())));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
 }
 
 /// `serve.rate_limit_rpm` chat requests a minute per client key; beyond, 429 with `Retry-After`.
@@ -299,6 +381,7 @@ async fn chat_completions(State(state): State<Arc<AppState>>, body: Result<Bytes
             Err(response) => return response,
         };
         let (decision, took) = decision;
+        state.metrics.routing.observe(took);
         let Some(chosen) = state.candidates.get(&decision.model_name) else {
             let message = format!("the router chose `{}`, which is not a candidate", decision.model_name);
             return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, &message);
@@ -326,7 +409,9 @@ async fn chat_completions(State(state): State<Arc<AppState>>, body: Result<Bytes
             }
         }
     };
-    let mut response = forward(&state, request, &order).await;
+    let mut outcome = Outcome { routed: routes, ..Outcome::default() };
+    let mut response = forward(&state, request, &order, &mut outcome).await;
+    response.extensions_mut().insert(outcome);
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&state.router_name) {
         headers.insert("x-llmrouter-router", v);
@@ -357,28 +442,38 @@ async fn route(state: &Arc<AppState>, text: String) -> Result<(RouteDecision, Du
 }
 
 /// Calls the models of `order` in turn until one answers; 502 naming each when none does.
-async fn forward(state: &AppState, request: ChatRequest, order: &[&Candidate]) -> Response {
+async fn forward(state: &AppState, request: ChatRequest, order: &[&Candidate], outcome: &mut Outcome) -> Response {
     let mut failed: Vec<(String, u32, CallError)> = Vec::new();
     let mut body = request.body;
-    for candidate in order {
+    let started = Instant::now();
+    outcome.upstream_started = Some(started);
+    for (i, candidate) in order.iter().enumerate() {
+        outcome.model = state.candidates.index_of(&candidate.name);
         body.insert("model".to_owned(), Value::String(candidate.model.clone()));
         let bytes = Bytes::from(Value::Object(body.clone()).to_string());
         let (result, attempts) = state.upstream.call(candidate, bytes, request.stream).await;
         let reply = match result {
             Ok(reply) => reply,
             Err(e) => {
+                if let (Some(m), true) = (outcome.model, i + 1 < order.len()) {
+                    state.metrics.fallback(m);
+                }
                 failed.push((candidate.name.clone(), attempts, e));
                 continue;
             }
         };
         let mut response = match reply {
-            Reply::Json(bytes) => {
+            Reply::Json(bytes, usage) => {
+                outcome.upstream_took = Some(started.elapsed());
+                outcome.usage = usage;
                 let mut r = Response::new(Body::from(bytes));
                 r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 r
             }
             Reply::Stream { first, rest, deadline } => {
-                let mut r = Response::new(Body::new(Relay::new(first, rest, deadline, &candidate.name)));
+                let usage = Arc::new(Mutex::new(None));
+                outcome.stream_usage = Some(Arc::clone(&usage));
+                let mut r = Response::new(Body::new(Relay::new(first, rest, deadline, &candidate.name, usage)));
                 let h = r.headers_mut();
                 h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
                 h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -396,6 +491,7 @@ async fn forward(state: &AppState, request: ChatRequest, order: &[&Candidate]) -
         }
         return response;
     }
+    outcome.upstream_took = Some(started.elapsed());
     let plural = |n: u32| if n == 1 { "" } else { "s" };
     let tried: Vec<String> = failed
         .iter()

@@ -43,6 +43,11 @@ impl Gate {
         let _leave = Leave(&self.waiting);
         Arc::clone(&self.permits).acquire_owned().await.ok()
     }
+
+    /// Requests waiting for a place now.
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
 }
 
 /// Decrements the queue length when dropped.

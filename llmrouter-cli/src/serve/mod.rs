@@ -4,7 +4,8 @@
 //! - [`api`]: the endpoints, authentication and OpenAI-shaped errors;
 //! - [`upstream`]: the async client that calls the chosen model, with retries and fallback;
 //! - [`sse`]: relaying a streamed answer chunk by chunk;
-//! - [`limits`]: the concurrency limit and its queue, the per-key rate limit.
+//! - [`limits`]: the concurrency limit and its queue, the per-key rate limit;
+//! - [`metrics`]: the counters and histograms of `GET /metrics`.
 //!
 //! The router is built once before the port is bound; each routed request decides on a blocking
 //! thread (`spawn_blocking`), so a slow router never stalls the async workers. No keys and a
@@ -13,6 +14,7 @@
 
 mod api;
 mod limits;
+mod metrics;
 mod settings;
 mod sse;
 mod upstream;
@@ -68,6 +70,8 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
         let upstream = upstream::Upstream::new(settings.client.clone(), keys, default_endpoint)
             .context("setting up TLS with the platform's certificates")?;
         let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let prices = candidates.all().iter().map(|c| (c.name.clone(), c.input_price, c.output_price)).collect();
+        let metrics = metrics::Metrics::new(&router_name, prices);
         let state = Arc::new(api::AppState {
             router,
             router_name: router_name.clone(),
@@ -78,6 +82,7 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
             max_fallbacks: settings.max_fallbacks,
             started,
             gate: limits::Gate::new(settings.max_concurrency, settings.max_queue),
+            metrics,
             rate_limit: settings.rate_limit_rpm.map(|rpm| limits::RateLimit::new(rpm, settings.keys.len())),
         });
         let app = api::app(state, settings.max_body_bytes);

@@ -6,11 +6,14 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use axum::body::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use serde_json::Value;
+
+use super::metrics::Usage;
 
 /// The longest line kept waiting for its end; a longer one is passed on as it is.
 const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
@@ -23,11 +26,19 @@ pub struct Relay {
     model_key: String,
     pending: Vec<u8>,
     done: bool,
+    usage: Arc<Mutex<Option<Usage>>>,
 }
 
 impl Relay {
-    /// Relays `first`, then `rest`, until the stream ends or `deadline` passes.
-    pub fn new(first: Bytes, rest: Incoming, deadline: tokio::time::Instant, model_key: &str) -> Self {
+    /// Relays `first`, then `rest`, until the stream ends or `deadline` passes; the `usage` of
+    /// the last chunk that has one is put in `usage`.
+    pub fn new(
+        first: Bytes,
+        rest: Incoming,
+        deadline: tokio::time::Instant,
+        model_key: &str,
+        usage: Arc<Mutex<Option<Usage>>>,
+    ) -> Self {
         Relay {
             first: Some(first),
             rest,
@@ -35,7 +46,18 @@ impl Relay {
             model_key: model_key.to_owned(),
             pending: Vec::new(),
             done: false,
+            usage,
         }
+    }
+
+    /// The complete lines `text`, rewritten, noting any usage they report.
+    fn rewrite(&self, text: &[u8]) -> Vec<u8> {
+        let mut usage = None;
+        let out = rewrite_lines(text, &self.model_key, &mut usage);
+        if usage.is_some() {
+            *self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = usage;
+        }
+        out
     }
 
     /// Adds `data` to the partial line kept, and returns the complete lines, rewritten.
@@ -49,13 +71,13 @@ impl Relay {
         };
         let rest = self.pending.split_off(end + 1);
         let complete = std::mem::replace(&mut self.pending, rest);
-        Some(Bytes::from(rewrite_lines(&complete, &self.model_key)))
+        Some(Bytes::from(self.rewrite(&complete)))
     }
 
     /// The partial last line, when the stream ends without a newline.
     fn flush(&mut self) -> Option<Bytes> {
         let rest = std::mem::take(&mut self.pending);
-        (!rest.is_empty()).then(|| Bytes::from(rewrite_lines(&rest, &self.model_key)))
+        (!rest.is_empty()).then(|| Bytes::from(self.rewrite(&rest)))
     }
 
     /// The event that ends a stream which failed after it started.
@@ -123,12 +145,13 @@ impl Body for Relay {
 
 /// `text` (whole lines) with `model` set to `model_key` in every `data:` line holding a JSON
 /// object; other lines (comments, `event:`, `data: [DONE]`, non-JSON data) are left as they are.
-pub fn rewrite_lines(text: &[u8], model_key: &str) -> Vec<u8> {
+/// The `usage` of the last event that has one is put in `usage`.
+pub fn rewrite_lines(text: &[u8], model_key: &str, usage: &mut Option<Usage>) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + 64);
     for line in text.split_inclusive(|b| *b == b'\n') {
         let body_end = line.len() - line.iter().rev().take_while(|b| **b == b'\n' || **b == b'\r').count();
         let (content, ending) = line.split_at(body_end);
-        match rewrite_data(content, model_key) {
+        match rewrite_data(content, model_key, usage) {
             Some(new) => {
                 out.extend_from_slice(&new);
                 out.extend_from_slice(ending);
@@ -139,13 +162,16 @@ pub fn rewrite_lines(text: &[u8], model_key: &str) -> Vec<u8> {
     out
 }
 
-fn rewrite_data(line: &[u8], model_key: &str) -> Option<Vec<u8>> {
+fn rewrite_data(line: &[u8], model_key: &str, usage: &mut Option<Usage>) -> Option<Vec<u8>> {
     let payload = line.strip_prefix(b"data:")?;
     let payload = payload.strip_prefix(b" ").unwrap_or(payload);
     if payload.first() != Some(&b'{') {
         return None;
     }
     let mut value: Value = serde_json::from_slice(payload).ok()?;
+    if let Some(found) = Usage::from_answer(&value) {
+        *usage = Some(found);
+    }
     value.as_object_mut()?.insert("model".to_owned(), Value::String(model_key.to_owned()));
     let mut out = b"data: ".to_vec();
     out.extend_from_slice(value.to_string().as_bytes());
@@ -159,12 +185,17 @@ mod tests {
     #[test]
     fn data_lines_get_the_candidate_key_and_the_rest_is_untouched() {
         let text = b"data: {\"model\":\"org/x\",\"choices\":[]}\r\n\r\n: keep-alive\nevent: x\ndata: [DONE]\n\ndata:{\"a\":1}\n";
-        let out = String::from_utf8(rewrite_lines(text, "small")).expect("utf-8");
+        let mut usage = None;
+        let out = String::from_utf8(rewrite_lines(text, "small", &mut usage)).expect("utf-8");
         assert_eq!(
             out,
             "data: {\"choices\":[],\"model\":\"small\"}\r\n\r\n: keep-alive\nevent: x\ndata: [DONE]\n\n\
              data: {\"a\":1,\"model\":\"small\"}\n"
         );
-        assert_eq!(rewrite_lines(b"data: {not json\n", "m"), b"data: {not json\n");
+        assert_eq!(usage, None);
+        assert_eq!(rewrite_lines(b"data: {not json\n", "m", &mut usage), b"data: {not json\n");
+        let line = b"data: {\"usage\": {\"prompt_tokens\": 3, \"completion_tokens\": 2}}\n";
+        rewrite_lines(line, "m", &mut usage);
+        assert_eq!(usage, Some(Usage { prompt: 3, completion: 2 }));
     }
 }

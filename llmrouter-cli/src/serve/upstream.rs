@@ -22,15 +22,15 @@ use llmrouter_core::client::{backoff_delay, parse_retry_after, snippet};
 use llmrouter_core::{ApiKeys, CallError, Candidate, ClientOptions};
 use serde_json::Value;
 
+use super::metrics::Usage;
+
 /// The longest non-streamed answer read (larger ones are an error, not an allocation).
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-/// How much of an upstream error body is quoted.
-
 /// A model's successful answer, not yet sent to the client.
 pub enum Reply {
-    /// A whole JSON answer, with `model` already set to the candidate key.
-    Json(Bytes),
+    /// A whole JSON answer, with `model` already set to the candidate key, and its usage.
+    Json(Bytes, Option<Usage>),
     /// An SSE stream: its first chunk (already read) and the rest, to be relayed.
     Stream {
         /// The first data received.
@@ -221,7 +221,8 @@ impl Upstream {
             return Err(malformed(format!("the API reported an error: {}", snippet(&message))));
         }
         object.insert("model".to_owned(), Value::String(model_key.to_owned()));
-        Ok(Reply::Json(Bytes::from(answer.to_string())))
+        let usage = Usage::from_answer(&answer);
+        Ok(Reply::Json(Bytes::from(answer.to_string()), usage))
     }
 }
 
