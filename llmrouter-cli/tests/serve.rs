@@ -552,3 +552,55 @@ fn metrics_count_requests_latency_tokens_and_refusals_and_never_show_a_key() {
         assert!(!text.contains(secret), "the metrics show {secret:?}");
     }
 }
+
+/// The access-log lines (JSON objects) on the server's standard error for `path`, waiting (at
+/// most 10 s) until there are `n`.
+fn access_lines(server: &Server, path: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines: Vec<Value> = server
+            .stderr()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["path"] == path)
+            .collect();
+        if lines.len() >= n || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn each_request_gets_one_access_log_line_without_keys_or_the_prompt() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("access");
+    let prompt = "the secret plan 4e7b";
+    let body = json!({"model": "auto", "messages": [{"role": "user", "content": prompt}]}).to_string();
+    let env = [("LLMROUTER_SERVER_KEYS", CLIENT_KEY)];
+    let server = start(command(&write_config(&dir, &upstream, ""), &[], &env));
+    assert_eq!(post(&server, &body, Some(CLIENT_KEY)).status, 200);
+    assert_error(&post(&server, &body, Some("wrong-key")), 401, "invalid_api_key");
+    let lines = access_lines(&server, "/v1/chat/completions", 2);
+    assert_eq!(lines.len(), 2, "{}", server.stderr());
+    let line = &lines[0];
+    assert_eq!((line["method"].as_str(), line["status"].as_u64()), (Some("POST"), Some(200)), "{line}");
+    assert_eq!((line["router"].as_str(), line["model"].as_str()), (Some("smallest_llm"), Some("small")), "{line}");
+    assert_eq!((line["prompt_tokens"].as_u64(), line["completion_tokens"].as_u64()), (Some(10), Some(5)), "{line}");
+    assert!(line["route_us"].is_u64() && line["upstream_ms"].is_u64() && line["total_ms"].is_u64(), "{line}");
+    let time = line["time"].as_str().unwrap_or_default();
+    assert!(time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+    assert!(line.get("prompt").is_none(), "{line}");
+    assert_eq!(lines[1]["status"], 401, "a refused request is logged too");
+    let err = server.stderr();
+    for secret in [CLIENT_KEY, UPSTREAM_SECRET, "wrong-key", prompt] {
+        assert!(!err.contains(secret), "stderr shows {secret:?}:\n{err}");
+    }
+    drop(server);
+
+    let server = start(command(&write_config(&dir, &upstream, "  log_prompts: true\n"), &[], &env));
+    assert_eq!(post(&server, &body, Some(CLIENT_KEY)).status, 200);
+    let lines = access_lines(&server, "/v1/chat/completions", 1);
+    assert_eq!(lines.first().map(|l| l["prompt"].clone()), Some(json!(prompt)), "{}", server.stderr());
+    assert!(!server.stderr().contains(CLIENT_KEY));
+}

@@ -2,8 +2,9 @@
 //! `GET /health`, `GET /ready` and `GET /metrics`; client-key authentication of `/v1/*` and
 //! `/metrics`; errors as `{"error": {"message", "type", "param", "code"}}`.
 
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -47,6 +48,10 @@ pub struct AppState {
     pub rate_limit: Option<RateLimit>,
     /// The series of `/metrics`.
     pub metrics: Metrics,
+    /// Write one access-log line per request on standard error.
+    pub access_log: bool,
+    /// Put the routed text in the access log.
+    pub log_prompts: bool,
 }
 
 /// What answering a chat request found out, for the metrics: put in the response's extensions
@@ -65,11 +70,20 @@ pub struct Outcome {
     usage: Option<Usage>,
     /// Where a streamed answer's relay puts its usage.
     stream_usage: Option<Arc<Mutex<Option<Usage>>>>,
+    /// Routing time (routed requests).
+    route_us: Option<u64>,
+    /// The text routed on, only with `serve.log_prompts`.
+    prompt: Option<String>,
 }
 
-/// Counts a chat request once its response body is done (or dropped).
+/// Counts a request and writes its access-log line once its response body is done (or dropped).
 struct Finish {
     state: Arc<AppState>,
+    /// A chat request (the only ones in the request metrics).
+    chat: bool,
+    method: String,
+    path: String,
+    arrived: Instant,
     status: u16,
     outcome: Outcome,
 }
@@ -78,14 +92,66 @@ impl Drop for Finish {
     fn drop(&mut self) {
         let o = &self.outcome;
         let metrics = &self.state.metrics;
-        if let Some(took) = o.upstream_took.or_else(|| o.upstream_started.map(|s| s.elapsed())) {
-            metrics.upstream.observe(took);
-        }
+        let upstream = o.upstream_took.or_else(|| o.upstream_started.map(|s| s.elapsed()));
         let streamed =
             o.stream_usage.as_ref().and_then(|u| *u.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        metrics.request(o.routed, o.model, self.status, o.usage.or(streamed));
-        metrics.in_flight(-1);
+        let usage = o.usage.or(streamed);
+        if self.chat {
+            if let Some(took) = upstream {
+                metrics.upstream.observe(took);
+            }
+            metrics.request(o.routed, o.model, self.status, usage);
+            metrics.in_flight(-1);
+        }
+        if !self.state.access_log {
+            return;
+        }
+        let model = o.model.and_then(|m| self.state.candidates.all().get(m)).map(|c| c.name.as_str());
+        let mut line = json!({
+            "time": rfc3339(SystemTime::now()),
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "router": o.routed.then_some(self.state.router_name.as_str()),
+            "model": model,
+            "route_us": o.route_us,
+            "upstream_ms": upstream.map(|d| d.as_millis() as u64),
+            "total_ms": self.arrived.elapsed().as_millis() as u64,
+            "prompt_tokens": usage.map(|u| u.prompt),
+            "completion_tokens": usage.map(|u| u.completion),
+        });
+        if let (Some(prompt), Some(map)) = (&o.prompt, line.as_object_mut()) {
+            map.insert("prompt".to_owned(), Value::String(prompt.clone()));
+        }
+        // The path is the client's: no key it may hold reaches the log.
+        let text = redact_client_keys(&self.state.upstream.redact(&line.to_string()), &self.state.keys);
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
     }
+}
+
+/// `time` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60,
+        since.subsec_millis()
+    )
 }
 
 /// Which client sent a request: the position of its key in [`AppState::keys`] (0 without keys).
@@ -102,8 +168,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> axum::Router {
             "/v1/chat/completions",
             post(chat_completions)
                 .layer(middleware::from_fn_with_state(Arc::clone(&state), limit_concurrency))
-                .layer(middleware::from_fn_with_state(Arc::clone(&state), limit_rate))
-                .layer(middleware::from_fn_with_state(Arc::clone(&state), track)),
+                .layer(middleware::from_fn_with_state(Arc::clone(&state), limit_rate)),
         )
         .route("/v1/models", get(models))
         .route("/metrics", get(metrics))
@@ -125,6 +190,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> axum::Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), track))
         .with_state(state)
 }
 
@@ -200,17 +266,23 @@ async fn limit_concurrency(State(state): State<Arc<AppState>>, request: Request,
     Response::from_parts(parts, Body::new(Held::new(body, permit)))
 }
 
-/// Counts a chat request: in flight until its body is done, its time to first byte, its refusal
-/// reason, then (see [`Finish`]) its status, model, upstream time and tokens.
+/// Every request: a chat request is in flight until its body is done, and counted with its time
+/// to first byte and refusal reason; then (see [`Finish`]) its status, model, upstream time and
+/// tokens, and every request's access-log line.
 async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let arrived = Instant::now();
-    state.metrics.in_flight(1);
+    let chat = request.uri().path() == "/v1/chat/completions";
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    if chat {
+        state.metrics.in_flight(1);
+    }
     let response = next.run(request).await;
     let status = response.status();
-    if status.is_success() {
+    if chat && status.is_success() {
         state.metrics.ttfb.observe(arrived.elapsed());
     }
-    // Each of these statuses has one cause in this service (a failed upstream is a 502).
+    // On the chat path each of these statuses has one cause (a failed upstream is a 502).
     let reason = match status {
         StatusCode::TOO_MANY_REQUESTS => Some(Reason::RateLimit),
         StatusCode::SERVICE_UNAVAILABLE => Some(Reason::Overloaded),
@@ -219,12 +291,12 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
         StatusCode::NOT_FOUND => Some(Reason::ModelNotFound),
         _ => None,
     };
-    if let Some(reason) = reason {
+    if let Some(reason) = reason.filter(|_| chat) {
         state.metrics.reject(reason);
     }
     let outcome = response.extensions().get::<Outcome>().cloned().unwrap_or_default();
     let (parts, body) = response.into_parts();
-    let finish = Finish { state, status: status.as_u16(), outcome };
+    let finish = Finish { state, chat, method, path, arrived, status: status.as_u16(), outcome };
     Response::from_parts(parts, Body::new(Held::new(body, finish)))
 }
 
@@ -372,6 +444,11 @@ async fn chat_completions(State(state): State<Arc<AppState>>, body: Result<Bytes
         Err(response) => return response,
     };
     let routes = request.model == "auto" || request.model == state.router_name;
+    let mut outcome = Outcome {
+        routed: routes,
+        prompt: state.log_prompts.then(|| routed_text(&request.body, state.route_on)).flatten(),
+        ..Outcome::default()
+    };
     let (order, route_time): (Vec<&Candidate>, Duration) = if routes {
         let Some(text) = routed_text(&request.body, state.route_on).filter(|t| !t.trim().is_empty()) else {
             return bad_request("messages", "`messages` has no user message with text to route on");
@@ -382,6 +459,7 @@ async fn chat_completions(State(state): State<Arc<AppState>>, body: Result<Bytes
         };
         let (decision, took) = decision;
         state.metrics.routing.observe(took);
+        outcome.route_us = Some(took.as_micros() as u64);
         let Some(chosen) = state.candidates.get(&decision.model_name) else {
             let message = format!("the router chose `{}`, which is not a candidate", decision.model_name);
             return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, &message);
@@ -409,7 +487,6 @@ async fn chat_completions(State(state): State<Arc<AppState>>, body: Result<Bytes
             }
         }
     };
-    let mut outcome = Outcome { routed: routes, ..Outcome::default() };
     let mut response = forward(&state, request, &order, &mut outcome).await;
     response.extensions_mut().insert(outcome);
     let headers = response.headers_mut();
@@ -569,6 +646,14 @@ mod tests {
             routed_text(&body, RouteOn::Conversation).as_deref(),
             Some("system: be brief\nuser: first\nassistant: ok\nuser: second")
         );
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        let at = |secs: u64, ms: u64| rfc3339(UNIX_EPOCH + Duration::from_millis(secs * 1000 + ms));
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_764_633_599, 999), "2025-12-01T23:59:59.999Z");
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
             started,
             gate: limits::Gate::new(settings.max_concurrency, settings.max_queue),
             metrics,
+            access_log: settings.access_log,
+            log_prompts: settings.log_prompts,
             rate_limit: settings.rate_limit_rpm.map(|rpm| limits::RateLimit::new(rpm, settings.keys.len())),
         });
         let app = api::app(state, settings.max_body_bytes);

@@ -47,6 +47,10 @@ pub struct ServeSection {
     pub max_queue: Option<usize>,
     /// Chat requests a minute per client key (one shared bucket without keys); off by default.
     pub rate_limit_rpm: Option<f64>,
+    /// One JSON line per request on standard error (default true).
+    pub access_log: Option<bool>,
+    /// Put the routed text in the access log (default false).
+    pub log_prompts: bool,
     /// How the models are called.
     pub upstream: UpstreamSection,
 }
@@ -89,6 +93,10 @@ pub struct Settings {
     pub max_queue: usize,
     /// Chat requests a minute per client key; `None`: no rate limit.
     pub rate_limit_rpm: Option<f64>,
+    /// One JSON line per request on standard error.
+    pub access_log: bool,
+    /// The routed text goes in the access log.
+    pub log_prompts: bool,
     /// Timeouts and retries of the upstream calls (sampling fields unused: the client's pass).
     pub client: ClientOptions,
     /// Other models tried when the chosen one fails (for routed requests).
@@ -108,6 +116,8 @@ impl std::fmt::Debug for Settings {
             .field("max_concurrency", &self.max_concurrency)
             .field("max_queue", &self.max_queue)
             .field("rate_limit_rpm", &self.rate_limit_rpm)
+            .field("access_log", &self.access_log)
+            .field("log_prompts", &self.log_prompts)
             .field("client", &self.client)
             .field("max_fallbacks", &self.max_fallbacks)
             .finish()
@@ -170,6 +180,8 @@ impl Settings {
             max_concurrency,
             max_queue: section.max_queue.unwrap_or(1024),
             rate_limit_rpm: section.rate_limit_rpm,
+            access_log: section.access_log.unwrap_or(true),
+            log_prompts: section.log_prompts,
             client,
             max_fallbacks: u.max_fallbacks.unwrap_or(2),
         })
