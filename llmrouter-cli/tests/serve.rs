@@ -604,3 +604,91 @@ fn each_request_gets_one_access_log_line_without_keys_or_the_prompt() {
     assert_eq!(lines.first().map(|l| l["prompt"].clone()), Some(json!(prompt)), "{}", server.stderr());
     assert!(!server.stderr().contains(CLIENT_KEY));
 }
+
+/// Sends `raw` on a new connection to the server, half-closes it, and returns what came back
+/// (bounded: 10 s).
+fn raw_exchange(server: &Server, raw: &[u8]) -> String {
+    use std::io::Write;
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream.write_all(raw).expect("write");
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn hostile_requests_get_errors_and_the_server_still_answers() {
+    use std::io::Write;
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("hostile");
+    let limit = 200_000;
+    let server = start(command(&write_config(&dir, &upstream, &format!("  max_body_bytes: {limit}\n")), &[], &[]));
+    let good = r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#;
+
+    // A slow-loris connection: headers begun, never finished, held open while the rest runs.
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut loris = std::net::TcpStream::connect(&address).expect("connect");
+    loris.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: appl").expect("write");
+
+    // A body cut short: Content-Length promises more than is sent.
+    let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+    let cut =
+        raw_exchange(&server, format!("{head}Content-Length: 500\r\n\r\n{{\"model\": \"auto\", \"mess").as_bytes());
+    assert!(cut.is_empty() || cut.starts_with("HTTP/1.1 400"), "{cut}");
+    // Headers that are not HTTP at all.
+    let junk = raw_exchange(&server, b"\x00\xff\xfe GARBAGE\r\n\r\n");
+    assert!(junk.is_empty() || junk.starts_with("HTTP/1.1 400"), "{junk}");
+
+    // Invalid UTF-8 inside a JSON string.
+    let mut bytes = br#"{"model": "auto", "messages": [{"role": "user", "content": ""#.to_vec();
+    bytes.extend_from_slice(b"\xff\xfe\xc3");
+    bytes.extend_from_slice(br#""}]}"#);
+    let mut response = agent()
+        .post(format!("{}/v1/chat/completions", server.base))
+        .content_type("application/json")
+        .send(&bytes[..])
+        .expect("request");
+    let body = response.body_mut().read_to_string().expect("body");
+    assert_error(
+        &Answer { status: response.status().as_u16(), headers: response.headers().clone(), body },
+        400,
+        "invalid_json",
+    );
+
+    // 100,000 nested arrays: serde_json's recursion limit, not the stack.
+    let nested = format!("{{\"model\": \"auto\", \"messages\": {}", "[".repeat(100_000));
+    assert!(nested.len() < limit);
+    assert_error(&post(&server, &nested, None), 400, "invalid_json");
+    let nested_closed = format!("{}{}", "[".repeat(90_000), "]".repeat(90_000));
+    assert_error(&post(&server, &nested_closed, None), 400, "invalid_json");
+
+    // A body one byte over the limit.
+    let filler = "x".repeat(limit);
+    let over = format!(r#"{{"model": "auto", "messages": [{{"role": "user", "content": "{filler}"}}]}}"#);
+    let over = &over[over.len() - limit - 1..];
+    assert_eq!(over.len(), limit + 1);
+    assert_error(&post(&server, over, None), 413, "request_too_large");
+
+    // `messages` of the wrong type, and a message that is not an object.
+    for (body, param) in [
+        (r#"{"model": "auto", "messages": 42}"#, "messages"),
+        (r#"{"model": "auto", "messages": [null]}"#, "messages[0]"),
+        (r#"{"model": "auto", "messages": [{"role": 1, "content": "x"}]}"#, "messages[0].role"),
+        (r#"{"model": ["auto"], "messages": [{"role": "user", "content": "x"}]}"#, "model"),
+    ] {
+        assert_eq!(assert_error(&post(&server, body, None), 400, "invalid_request")["param"], param, "{body}");
+    }
+
+    // With the slow-loris connection still open, a good request is answered.
+    let answer = post(&server, good, None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    drop(loris);
+    assert_eq!(upstream.requests().len(), 1, "only the good request reached a model");
+    let answer = post(&server, good, None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let err = server.stderr();
+    assert!(!err.contains("panicked"), "{err}");
+}
