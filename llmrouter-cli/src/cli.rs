@@ -68,7 +68,7 @@ pub enum Command {
     candidate key calls that candidate; `stream: true` relays the model's SSE chunks as they arrive), \
     GET /v1/models, GET /health, GET /ready.\n\n\
     The config's `serve:` section holds host, port, route_on (last_user | conversation), keys (a list; \
-    `${VAR}` expands from the environment), max_body_bytes, drain_seconds, max_concurrency, max_queue, rate_limit_rpm, access_log, log_prompts and upstream (connect_timeout, \
+    `${VAR}` expands from the environment), max_body_bytes, drain_seconds, header_timeout_seconds, max_concurrency, max_queue, rate_limit_rpm, access_log, log_prompts and upstream (connect_timeout, \
     timeout, retries, backoff_ms, max_fallbacks); flags win over it. Client keys also come from \
     LLMROUTER_SERVER_KEYS (comma-separated); with keys, every /v1/* request needs \
     `Authorization: Bearer KEY`. Without keys the server binds only to loopback addresses, unless \

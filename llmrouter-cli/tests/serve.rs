@@ -625,7 +625,8 @@ fn hostile_requests_get_errors_and_the_server_still_answers() {
     let upstream = MockServer::start(|_| Reply::Answer);
     let dir = temp_dir("hostile");
     let limit = 200_000;
-    let server = start(command(&write_config(&dir, &upstream, &format!("  max_body_bytes: {limit}\n")), &[], &[]));
+    let serve = format!("  max_body_bytes: {limit}\n  header_timeout_seconds: 1\n");
+    let server = start(command(&write_config(&dir, &upstream, &serve), &[], &[]));
     let good = r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#;
 
     // A slow-loris connection: headers begun, never finished, held open while the rest runs.
@@ -685,10 +686,44 @@ fn hostile_requests_get_errors_and_the_server_still_answers() {
     // With the slow-loris connection still open, a good request is answered.
     let answer = post(&server, good, None);
     assert_eq!(answer.status, 200, "{}", answer.body);
+    // Then the header read timeout (1 s) closes it: the read ends, well before 8 s.
+    loris.set_read_timeout(Some(Duration::from_secs(8))).expect("timeout");
+    let mut rest = Vec::new();
+    let read = loris.read_to_end(&mut rest);
+    assert!(read.is_ok(), "the slow-loris connection was still open after 8 s: {read:?}");
     drop(loris);
     assert_eq!(upstream.requests().len(), 1, "only the good request reached a model");
     let answer = post(&server, good, None);
     assert_eq!(answer.status, 200, "{}", answer.body);
     let err = server.stderr();
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
+    let upstream = MockServer::start(|_| Reply::after_ms(1500, Reply::Answer));
+    let dir = temp_dir("drain");
+    let server = Arc::new(Mutex::new(start(command(&write_config(&dir, &upstream, ""), &[], &[]))));
+    let base = server.lock().expect("server").base.clone();
+    let pid = server.lock().expect("server").child.id();
+    let first = std::thread::spawn(move || {
+        let mut response = agent()
+            .post(format!("{base}/v1/chat/completions"))
+            .content_type("application/json")
+            .send(r#"{"model": "auto", "messages": [{"role": "user", "content": "slow"}]}"#)
+            .expect("request");
+        (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while upstream.requests().is_empty() {
+        assert!(Instant::now() < deadline, "the request never reached the upstream");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let (status, body) = first.join().expect("request thread");
+    assert_eq!(status, 200, "{body}");
+    let code = wait_exit(&mut server.lock().expect("server").child, 20);
+    assert_eq!(code, Some(0), "{}", server.lock().expect("server").stderr());
 }

@@ -11,6 +11,8 @@
 //! thread (`spawn_blocking`), so a slow router never stalls the async workers. No keys and a
 //! non-loopback address is refused (exit 2) unless `--insecure-no-auth`. SIGINT or SIGTERM
 //! stops accepting, lets in-flight requests finish for up to `serve.drain_seconds`, and exits 0.
+//! Connections are served by hyper's HTTP/1.1 server directly (not `axum::serve`), for its
+//! header read timeout (`serve.header_timeout_seconds`).
 
 mod api;
 mod limits;
@@ -96,16 +98,39 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
         output::info(quiet, &format!("llmrouter serve: router `{router_name}`, {auth}"));
         // Always printed: scripts and tests read the port from it.
         eprintln!("listening on http://{bound}");
-        let drain_started = Arc::new(tokio::sync::Notify::new());
-        let notify = Arc::clone(&drain_started);
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            notify.notify_one();
-        });
+        let header_timeout = settings.header_timeout;
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        // Out of file descriptors and the like: wait a little rather than spin.
+                        Err(_) => {
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                    let mut http = hyper::server::conn::http1::Builder::new();
+                    // A client that has not sent its whole header in time is dropped (slow loris).
+                    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+                    let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                }
+                () = &mut stop => break,
+            }
+        }
+        drop(listener);
         let drain = settings.drain;
         tokio::select! {
-            served = server.into_future() => served.context("serving")?,
-            () = async { drain_started.notified().await; tokio::time::sleep(drain).await } => {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(drain) => {
                 eprintln!("stopping: requests still in flight after {:.0} s", drain.as_secs_f64());
             }
         }

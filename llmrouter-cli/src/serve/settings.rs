@@ -41,6 +41,8 @@ pub struct ServeSection {
     pub max_body_bytes: Option<usize>,
     /// Seconds in-flight requests may take to finish after SIGTERM or SIGINT (default 30).
     pub drain_seconds: Option<f64>,
+    /// Seconds a client may take to send a request's header (default 10).
+    pub header_timeout_seconds: Option<f64>,
     /// Chat requests in flight at once (default 256).
     pub max_concurrency: Option<usize>,
     /// Chat requests waiting for a place beyond those (default 1024); more get 503.
@@ -87,6 +89,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish on shutdown.
     pub drain: Duration,
+    /// How long a client may take to send a request's header.
+    pub header_timeout: Duration,
     /// Chat requests in flight at once.
     pub max_concurrency: usize,
     /// Chat requests waiting for a place.
@@ -113,6 +117,7 @@ impl std::fmt::Debug for Settings {
             .field("keys", &self.keys.len())
             .field("max_body_bytes", &self.max_body_bytes)
             .field("drain", &self.drain)
+            .field("header_timeout", &self.header_timeout)
             .field("max_concurrency", &self.max_concurrency)
             .field("max_queue", &self.max_queue)
             .field("rate_limit_rpm", &self.rate_limit_rpm)
@@ -177,6 +182,7 @@ impl Settings {
             keys,
             max_body_bytes: section.max_body_bytes.unwrap_or(8 * 1024 * 1024),
             drain: seconds("drain_seconds", section.drain_seconds, 30.0)?,
+            header_timeout: seconds("header_timeout_seconds", section.header_timeout_seconds, 10.0)?,
             max_concurrency,
             max_queue: section.max_queue.unwrap_or(1024),
             rate_limit_rpm: section.rate_limit_rpm,
