@@ -332,6 +332,25 @@ impl ApiKeys {
         }
     }
 
+    /// `error` with every key removed from its URL, body and message (`serve` redacts the same way).
+    pub fn redact_error(&self, error: CallError) -> CallError {
+        if self.secrets.is_empty() {
+            return error;
+        }
+        let r = |s: String| self.redact(&s);
+        match error {
+            CallError::Status { status, url, body, retry_after } => {
+                CallError::Status { status, url: r(url), body: r(body), retry_after }
+            }
+            CallError::Timeout { url, what } => CallError::Timeout { url: r(url), what },
+            CallError::Transport { url, message, retryable } => {
+                CallError::Transport { url: r(url), message: r(message), retryable }
+            }
+            CallError::Malformed { url, message } => CallError::Malformed { url: r(url), message: r(message) },
+            other => other,
+        }
+    }
+
     /// `text` with every known key replaced by [`REDACTED`].
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
@@ -564,21 +583,7 @@ impl ChatClient {
     }
 
     fn redact_error(&self, error: CallError) -> CallError {
-        if self.keys.secrets.is_empty() {
-            return error;
-        }
-        let r = |s: String| self.keys.redact(&s);
-        match error {
-            CallError::Status { status, url, body, retry_after } => {
-                CallError::Status { status, url: r(url), body: r(body), retry_after }
-            }
-            CallError::Timeout { url, what } => CallError::Timeout { url: r(url), what },
-            CallError::Transport { url, message, retryable } => {
-                CallError::Transport { url: r(url), message: r(message), retryable }
-            }
-            CallError::Malformed { url, message } => CallError::Malformed { url: r(url), message: r(message) },
-            other => other,
-        }
+        self.keys.redact_error(error)
     }
 
     /// One HTTP attempt.

@@ -116,18 +116,7 @@ impl Upstream {
     }
 
     fn redact_error(&self, error: CallError) -> CallError {
-        let r = |s: String| self.keys.redact(&s);
-        match error {
-            CallError::Status { status, url, body, retry_after } => {
-                CallError::Status { status, url: r(url), body: r(body), retry_after }
-            }
-            CallError::Timeout { url, what } => CallError::Timeout { url: r(url), what },
-            CallError::Transport { url, message, retryable } => {
-                CallError::Transport { url: r(url), message: r(message), retryable }
-            }
-            CallError::Malformed { url, message } => CallError::Malformed { url: r(url), message: r(message) },
-            other => other,
-        }
+        self.keys.redact_error(error)
     }
 
     /// One HTTP attempt: the status, then the whole answer (not streamed) or its first chunk.
