@@ -74,7 +74,10 @@ pub enum Command {
     `Authorization: Bearer KEY`. Without keys the server binds only to loopback addresses, unless \
     --insecure-no-auth. Upstream API keys come from API_KEYS or a candidate's api_key_env, as for `infer`.\n\n\
     The line `listening on http://HOST:PORT` on standard error gives the bound address (--port 0 picks \
-    a free port). SIGINT or SIGTERM stops accepting and lets in-flight requests finish.")]
+    a free port). SIGINT or SIGTERM stops accepting and lets in-flight requests finish (for up to \
+    serve.drain_seconds). SIGHUP reloads the router from the config and its model file (after \
+    `llmrouter train` or `calibrate`): requests in flight finish with the old router, and when the new \
+    file is bad the old router stays and standard error says why.")]
 pub struct ServeArgs {
     /// The router to use (see `llmrouter list-routers`).
     #[arg(long, short)]

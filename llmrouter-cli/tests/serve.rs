@@ -44,8 +44,13 @@ fn write_config(dir: &Path, server: &MockServer, serve: &str) -> PathBuf {
 /// `llmrouter serve --router smallest_llm --config CONFIG --port 0 ARGS`, with `API_KEYS` set to
 /// the upstream key, no client keys unless `env` gives them, and `env` set.
 fn command(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    command_for("smallest_llm", config, args, env)
+}
+
+/// [`command`] with another router.
+fn command_for(router: &str, config: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmrouter"));
-    cmd.args(["serve", "--router", "smallest_llm", "--config"]).arg(config).args(["--port", "0"]).args(args);
+    cmd.args(["serve", "--router", router, "--config"]).arg(config).args(["--port", "0"]).args(args);
     cmd.env_remove("LLMROUTER_SERVER_KEYS").env("API_KEYS", UPSTREAM_SECRET);
     for (k, v) in env {
         cmd.env(k, v);
@@ -314,6 +319,21 @@ fn a_stream_is_relayed_as_it_arrives() {
     let seen = upstream.requests();
     assert_eq!(seen[0].body["stream"], true);
     assert_eq!(seen[0].body["stream_options"], json!({"include_usage": true}));
+
+    // The usage chunk's tokens reach /metrics once the stream is done.
+    let want = [
+        r#"llmrouter_tokens_total{model="small",kind="prompt"} 3"#,
+        r#"llmrouter_tokens_total{model="small",kind="completion"} 2"#,
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = get(&server, "/metrics").body;
+        if want.iter().all(|w| text.lines().any(|l| l == *w)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{want:?} not in /metrics within 10 s:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -619,6 +639,47 @@ fn raw_exchange(server: &Server, raw: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Sends a 100 MB chat body (with `Content-Length`, or chunked) from one thread while reading the
+/// answer on this one, and returns the answer's first line (bounded: 30 s). The writer stops at
+/// the first write the server refuses.
+fn huge_body(server: &Server, chunked: bool) -> String {
+    use std::io::Write;
+    const SIZE: usize = 100 * 1024 * 1024;
+    const PIECE: usize = 64 * 1024;
+    let address = server.base.trim_start_matches("http://");
+    let stream = std::net::TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    stream.set_write_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut writer = stream.try_clone().expect("clone the socket");
+    let framing = if chunked { "Transfer-Encoding: chunked".to_owned() } else { format!("Content-Length: {SIZE}") };
+    let head =
+        format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{framing}\r\n\r\n");
+    let sender = std::thread::spawn(move || {
+        let piece = vec![b' '; PIECE];
+        let chunk_head = format!("{PIECE:x}\r\n");
+        writer.write_all(head.as_bytes())?;
+        for _ in 0..SIZE / PIECE {
+            if chunked {
+                writer.write_all(chunk_head.as_bytes())?;
+            }
+            writer.write_all(&piece)?;
+            if chunked {
+                writer.write_all(b"\r\n")?;
+            }
+        }
+        if chunked {
+            writer.write_all(b"0\r\n\r\n")?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    let _ = reader.read_line(&mut status);
+    drop(reader); // closes the socket: the writer's next write fails if it is still going
+    let _ = sender.join().expect("writer thread");
+    status.trim_end().to_owned()
+}
+
 #[test]
 fn hostile_requests_get_errors_and_the_server_still_answers() {
     use std::io::Write;
@@ -673,6 +734,12 @@ fn hostile_requests_get_errors_and_the_server_still_answers() {
     assert_eq!(over.len(), limit + 1);
     assert_error(&post(&server, over, None), 413, "request_too_large");
 
+    // 100 MB, announced by `Content-Length` or sent chunked: refused, never buffered whole.
+    for chunked in [false, true] {
+        let status = huge_body(&server, chunked);
+        assert!(status.starts_with("HTTP/1.1 413"), "chunked {chunked}: {status:?}");
+    }
+
     // `messages` of the wrong type, and a message that is not an object.
     for (body, param) in [
         (r#"{"model": "auto", "messages": 42}"#, "messages"),
@@ -726,4 +793,165 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
     assert_eq!(status, 200, "{body}");
     let code = wait_exit(&mut server.lock().expect("server").child, 20);
     assert_eq!(code, Some(0), "{}", server.lock().expect("server").stderr());
+}
+
+/// Routing data in which `best` is the only candidate that answers any of a few queries well.
+fn routing_data(best: &str) -> String {
+    let mut rows = String::new();
+    for (i, query) in ["What is 2 + 2?", "Name a prime number.", "Translate hello.", "Sort 3 1 2."].iter().enumerate() {
+        for model in ["small", "mid", "large"] {
+            let performance = if model == best { 1.0 } else { 0.0 };
+            let row = json!({"id": format!("q{i}"), "query": query, "model_name": model, "performance": performance});
+            rows.push_str(&format!("{row}\n"));
+        }
+    }
+    rows
+}
+
+/// Waits (at most 20 s) until standard error holds `n` lines that start with `prefix`.
+fn wait_for_lines(server: &Server, prefix: &str, n: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let err = server.stderr();
+        if err.lines().filter(|l| l.starts_with(prefix)).count() >= n {
+            return err;
+        }
+        assert!(Instant::now() < deadline, "no {n}th `{prefix}` line within 20 s:\n{err}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_the_model_and_a_bad_file_keeps_the_old_router() {
+    let upstream = MockServer::start(|seen| {
+        if seen.content.contains("slow") { Reply::after_ms(1500, Reply::Answer) } else { Reply::Answer }
+    });
+    let dir = temp_dir("reload");
+    let routing = dir.join("routing.jsonl");
+    let model = dir.join("knn.json");
+    let config = dir.join("config.yaml");
+    let candidates = support::three_candidates(&dir, &upstream)
+        .replace("data_path:\n", &format!("data_path:\n  routing_data_train: {}\n", routing.display()));
+    let yaml = format!(
+        "{candidates}model_path:\n  save_model_path: {}\nhparam:\n  n_neighbors: 3\n\
+         embedding:\n  backend: hashed\n  dim: 256\nmetric:\n  weights:\n    performance: 1\n    cost: 0\n",
+        model.display()
+    );
+    std::fs::write(&config, yaml).expect("write config");
+    let train = |best: &str| {
+        std::fs::write(&routing, routing_data(best)).expect("write routing data");
+        let out = Command::new(env!("CARGO_BIN_EXE_llmrouter"))
+            .args(["--quiet", "train", "--router", "knnrouter", "--config"])
+            .arg(&config)
+            .output()
+            .expect("run train");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let routed_model = |server: &Server| {
+        let answer = post(
+            server,
+            r#"{"model": "auto", "messages": [{"role": "user", "content": "Name a prime number."}]}"#,
+            None,
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.header("x-llmrouter-model").expect("x-llmrouter-model").to_owned()
+    };
+    train("small");
+    let server = Arc::new(start(command_for("knnrouter", &config, &[], &[])));
+    assert_eq!(routed_model(&server), "small");
+    let hangup = |server: &Server| {
+        let sent = Command::new("kill").args(["-HUP", &server.child.id().to_string()]).status().expect("kill");
+        assert!(sent.success());
+    };
+
+    // A request in flight during a reload finishes with the router it started with.
+    let slow = {
+        let server = Arc::clone(&server);
+        std::thread::spawn(move || {
+            post(&server, r#"{"model": "auto", "messages": [{"role": "user", "content": "slow"}]}"#, None)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while upstream.count("slow") == 0 {
+        assert!(Instant::now() < deadline, "the slow request never reached the upstream");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    train("large");
+    hangup(&server);
+    let err = wait_for_lines(&server, "reload", 1);
+    assert!(err.contains(&format!("reload: router `knnrouter` reloaded from {}", model.display())), "{err}");
+    assert_eq!(routed_model(&server), "large");
+    let slow = slow.join().expect("slow request");
+    assert_eq!(slow.status, 200, "{}", slow.body);
+    assert_eq!(slow.header("x-llmrouter-model"), Some("small"), "{}", slow.body);
+
+    // A bad model file: the old router stays, and the log says why.
+    std::fs::write(&model, "{ not a model").expect("break the model");
+    hangup(&server);
+    let err = wait_for_lines(&server, "reload", 2);
+    let line = err.lines().filter(|l| l.starts_with("reload")).nth(1).expect("second reload line");
+    assert!(line.starts_with("reload failed, keeping the old router: "), "{line}");
+    assert!(line.contains(&model.display().to_string()), "{line}");
+    assert_eq!(routed_model(&server), "large");
+    let metrics = get(&server, "/metrics").body;
+    for series in ["llmrouter_reloads_total{result=\"ok\"} 1", "llmrouter_reloads_total{result=\"failed\"} 1"] {
+        assert!(metrics.lines().any(|l| l == series), "{series} in\n{metrics}");
+    }
+}
+
+/// The official OpenAI Python SDK (`pip install openai`) makes a non-streamed and a streamed call.
+/// Skipped when Python lacks the package, unless `LLMROUTER_REQUIRE_OPENAI_SDK` is set (as in CI).
+#[test]
+fn the_official_openai_python_sdk_works_unchanged() {
+    let python = std::env::var("LLMROUTER_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let has_sdk = Command::new(&python).args(["-c", "import openai"]).output().is_ok_and(|o| o.status.success());
+    if !has_sdk {
+        assert!(
+            std::env::var_os("LLMROUTER_REQUIRE_OPENAI_SDK").is_none(),
+            "LLMROUTER_REQUIRE_OPENAI_SDK is set but `{python} -c 'import openai'` fails: pip install openai"
+        );
+        eprintln!("skipped: `{python}` has no `openai` package (pip install openai)");
+        return;
+    }
+    let chunk = |content: &str| {
+        let event = json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "org/small",
+                           "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
+        format!("data: {event}\n\n")
+    };
+    let usage = json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "org/small",
+                       "choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}});
+    let events = vec![
+        (0, chunk("Paris")),
+        (20, chunk(" is the capital.")),
+        (0, format!("data: {usage}\n\n")),
+        (0, "data: [DONE]\n\n".to_owned()),
+    ];
+    let upstream =
+        MockServer::start(
+            move |seen| if seen.body["stream"] == true { Reply::Sse(events.clone()) } else { Reply::Answer },
+        );
+    let dir = temp_dir("sdk");
+    let server = start(command(&write_config(&dir, &upstream, ""), &[], &[("LLMROUTER_SERVER_KEYS", CLIENT_KEY)]));
+    let out = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai_sdk.py"))
+        .env("LLMROUTER_BASE_URL", &server.base)
+        .env("LLMROUTER_KEY", CLIENT_KEY)
+        .output()
+        .expect("run the SDK script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let got: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(got["model"], "small", "{got}");
+    assert_eq!(got["header_model"], "small", "{got}");
+    assert_eq!(got["content"], "answer from org/small: What is the capital of France?", "{got}");
+    assert_eq!(got["total_tokens"], 15, "{got}");
+    assert_eq!(got["stream_text"], "Paris is the capital.", "{got}");
+    assert_eq!(got["stream_models"], json!(["small"]), "{got}");
+    assert_eq!(got["stream_usage"], 7, "{got}");
+    let seen = upstream.requests();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].body["temperature"], 0.2, "the SDK's parameters pass through");
+    assert_eq!(seen[1].body["stream_options"], json!({"include_usage": true}));
+    assert!(seen.iter().all(|s| s.authorization.as_deref() == Some(&format!("Bearer {UPSTREAM_SECRET}"))));
 }

@@ -14,20 +14,21 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use llmrouter_core::client::fallback_order;
-use llmrouter_core::{CallError, Candidate, Candidates, QueryInput, RouteDecision, Router};
+use llmrouter_core::{CallError, Candidate, Candidates, QueryInput, RouteDecision};
 use serde_json::{Map, Value, json};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::limits::{Gate, Held, RateLimit};
 use super::metrics::{Metrics, Reason, Usage};
+use super::reload::LiveRouter;
 use super::settings::RouteOn;
 use super::sse::Relay;
 use super::upstream::{Reply, Upstream};
 
 /// Everything a request needs, shared by all of them.
 pub struct AppState {
-    /// The router, built once.
-    pub router: Arc<dyn Router>,
+    /// The router; SIGHUP swaps in a new one (see [`super::reload`]).
+    pub router: LiveRouter,
     /// Its name (a `model` that routes, like `auto`).
     pub router_name: String,
     /// The candidates of `llm_data`.
@@ -499,7 +500,7 @@ async fn chat_completions(State(state): State<Arc<AppState>>, body: Result<Bytes
 
 /// Routes `text` off the async workers (a router may take milliseconds), timing the decision.
 async fn route(state: &Arc<AppState>, text: String) -> Result<(RouteDecision, Duration), Response> {
-    let router = Arc::clone(&state.router);
+    let router = state.router.get();
     let decided = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let decision = router.route_single(&QueryInput::new(text));

@@ -126,6 +126,8 @@ pub struct Metrics {
     pub ttfb: Histogram,
     in_flight: AtomicI64,
     rejected: [AtomicU64; 6],
+    /// SIGHUP reloads that swapped the router in ([0]) and that kept the old one ([1]).
+    reloads: [AtomicU64; 2],
 }
 
 impl Metrics {
@@ -141,6 +143,7 @@ impl Metrics {
             ttfb: Histogram::new(CALL_BUCKETS),
             in_flight: AtomicI64::new(0),
             rejected: Default::default(),
+            reloads: Default::default(),
         }
     }
 
@@ -152,6 +155,11 @@ impl Metrics {
     /// Counts a refused request.
     pub fn reject(&self, reason: Reason) {
         self.rejected[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a reload: `ok` when the new router was swapped in.
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a fallback away from candidate `from`.
@@ -255,6 +263,10 @@ impl Metrics {
             let _ =
                 writeln!(out, "llmrouter_rejected_requests_total{{reason=\"{reason}\"}} {}", n.load(Ordering::Relaxed));
         }
+        out.push_str("# HELP llmrouter_reloads_total Reloads on SIGHUP: ok swapped the new router in, failed kept the old one.\n# TYPE llmrouter_reloads_total counter\n");
+        for (result, n) in ["ok", "failed"].iter().zip(&self.reloads) {
+            let _ = writeln!(out, "llmrouter_reloads_total{{result=\"{result}\"}} {}", n.load(Ordering::Relaxed));
+        }
         out
     }
 }
@@ -271,6 +283,7 @@ mod tests {
         m.request(true, Some(1), 200, Some(Usage { prompt: 1_000_000, completion: 500_000 }));
         m.request(false, None, 404, None);
         m.reject(Reason::ModelNotFound);
+        m.reloaded(false);
         let text = m.render(0);
         for line in [
             "llmrouter_routing_latency_seconds_bucket{le=\"0.00001\"} 0",
@@ -285,6 +298,8 @@ mod tests {
             "llmrouter_cost_usd_total{model=\"small\"} 0",
             "llmrouter_rejected_requests_total{reason=\"model_not_found\"} 1",
             "llmrouter_rejected_requests_total{reason=\"auth\"} 0",
+            "llmrouter_reloads_total{result=\"ok\"} 0",
+            "llmrouter_reloads_total{result=\"failed\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

@@ -5,18 +5,21 @@
 //! - [`upstream`]: the async client that calls the chosen model, with retries and fallback;
 //! - [`sse`]: relaying a streamed answer chunk by chunk;
 //! - [`limits`]: the concurrency limit and its queue, the per-key rate limit;
-//! - [`metrics`]: the counters and histograms of `GET /metrics`.
+//! - [`metrics`]: the counters and histograms of `GET /metrics`;
+//! - [`reload`]: SIGHUP builds the router again from its model file, keeping the old on an error.
 //!
 //! The router is built once before the port is bound; each routed request decides on a blocking
 //! thread (`spawn_blocking`), so a slow router never stalls the async workers. No keys and a
 //! non-loopback address is refused (exit 2) unless `--insecure-no-auth`. SIGINT or SIGTERM
-//! stops accepting, lets in-flight requests finish for up to `serve.drain_seconds`, and exits 0.
+//! stops accepting, lets in-flight requests finish for up to `serve.drain_seconds`, and exits 0;
+//! SIGHUP reloads the router.
 //! Connections are served by hyper's HTTP/1.1 server directly (not `axum::serve`), for its
 //! header read timeout (`serve.header_timeout_seconds`).
 
 mod api;
 mod limits;
 mod metrics;
+mod reload;
 mod settings;
 mod sse;
 mod upstream;
@@ -66,6 +69,7 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
     let router_name = registration.name.to_owned();
     let router: Arc<dyn Router> =
         Arc::from((registration.build)(meta).with_context(|| format!("building router `{}`", registration.name))?);
+    let reloader = reload::Reloader { registration, config: args.config.clone(), candidates: candidates.clone() };
     let keys = ApiKeys::from_env(candidates.all())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
@@ -75,7 +79,7 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
         let prices = candidates.all().iter().map(|c| (c.name.clone(), c.input_price, c.output_price)).collect();
         let metrics = metrics::Metrics::new(&router_name, prices);
         let state = Arc::new(api::AppState {
-            router,
+            router: reload::LiveRouter::new(router),
             router_name: router_name.clone(),
             candidates,
             upstream,
@@ -89,7 +93,17 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
             log_prompts: settings.log_prompts,
             rate_limit: settings.rate_limit_rpm.map(|rpm| limits::RateLimit::new(rpm, settings.keys.len())),
         });
-        let app = api::app(state, settings.max_body_bytes);
+        let app = api::app(Arc::clone(&state), settings.max_body_bytes);
+        // Listening for SIGHUP before the port is announced: from then on a hangup reloads, never kills.
+        #[cfg(unix)]
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hangups) => {
+                tokio::spawn(reload_on_hangup(hangups, state, reloader));
+            }
+            Err(e) => eprintln!("reload: cannot listen for SIGHUP ({e}); the router will not be reloaded"),
+        }
+        #[cfg(not(unix))]
+        let _ = (state, reloader);
         let listener = tokio::net::TcpListener::bind(addresses.as_slice())
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
@@ -137,6 +151,31 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
         output::info(quiet, "stopped");
         Ok(())
     })
+}
+
+/// Each SIGHUP builds the router again (off the async workers: a model file may be large) and
+/// swaps it in; on an error the old router stays. Either way one line on standard error says so.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    state: Arc<api::AppState>,
+    reloader: reload::Reloader,
+) {
+    let reloader = Arc::new(reloader);
+    while hangups.recv().await.is_some() {
+        let (state, reloader) = (Arc::clone(&state), Arc::clone(&reloader));
+        let done = tokio::task::spawn_blocking(move || {
+            let outcome = reloader.reload(&state.router);
+            state.metrics.reloaded(outcome.is_ok());
+            outcome
+        })
+        .await;
+        match done {
+            Ok(Ok(what)) => eprintln!("reload: {what}"),
+            Ok(Err(e)) => eprintln!("reload failed, keeping the old router: {e:#}"),
+            Err(_) => eprintln!("reload failed, keeping the old router: building the router panicked"),
+        }
+    }
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.
