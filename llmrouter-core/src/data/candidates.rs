@@ -88,6 +88,12 @@ impl Candidates {
         let serde_json::Value::Object(mut top) = value else {
             return Err(data_err("expected a JSON object keyed by model name".into()));
         };
+        // serde_json keeps the last of two equal keys; a candidate given twice is a mistake to show.
+        serde_json::from_str::<UniqueKeys>(text).map_err(|e| Error::DataLine {
+            path: path.to_owned(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
         // The wrapper format: {"source": "...", "models": {name: {...}}}.
         let wrapped = matches!(top.get("models"), Some(serde_json::Value::Object(_)))
             && top.iter().all(|(k, v)| k == "models" || !v.is_object());
@@ -230,6 +236,63 @@ pub fn parse_size_billions(size: &str) -> Option<f64> {
     (v.is_finite() && v >= 0.0).then_some(v)
 }
 
+/// Deserialising this from a JSON document fails on an object, at any depth, that holds a key
+/// twice, naming the key (serde_json's error adds the line).
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "`{key}` is given twice in one object (JSON keeps only the last); keep one"
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +321,16 @@ mod tests {
         )
         .expect("wrapped format");
         assert_eq!(b.get("b"), a.get("b"));
+    }
+
+    #[test]
+    fn a_candidate_given_twice_is_refused_naming_it_and_its_line() {
+        let text = "{\n  \"a\": {\"cost\": 1},\n  \"b\": {\"cost\": 2},\n  \"a\": {\"cost\": 3}\n}\n";
+        let err = Candidates::from_json_str(text, Path::new("llm.json")).expect_err("twice").to_string();
+        assert!(err.starts_with("llm.json:4:") && err.contains("`a` is given twice"), "{err}");
+        let wrapped = r#"{"models": {"a": {"cost": 1}, "a": {"cost": 1}}}"#;
+        let err = Candidates::from_json_str(wrapped, Path::new("m.json")).expect_err("twice").to_string();
+        assert!(err.contains("`a` is given twice"), "{err}");
     }
 
     #[test]

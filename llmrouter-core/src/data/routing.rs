@@ -92,8 +92,12 @@ struct WideLine {
     #[serde(alias = "task_name")]
     task: Option<String>,
     scores: BTreeMap<String, f64>,
+    /// Estimated USD per model (from list prices).
     #[serde(default, alias = "costs")]
     cost_est: Option<BTreeMap<String, f64>>,
+    /// Measured USD per model (RouterBench's `cost`).
+    #[serde(default)]
+    cost: Option<BTreeMap<String, f64>>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +145,8 @@ impl RoutingTable {
         let mut layout: Option<(Layout, usize)> = None;
         let mut pending: Vec<PendingRow> = Vec::new();
         let mut long_index: HashMap<(Option<String>, Option<String>, String), usize> = HashMap::new();
+        // The line where each pending row of the long layout began.
+        let mut long_lines: Vec<usize> = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let lineno = i + 1;
             if line.trim().is_empty() {
@@ -176,23 +182,33 @@ impl RoutingTable {
                 }
                 Some(_) => {}
             }
+            check_keys(obj, this).map_err(&line_err)?;
             let field_err = |e: serde_json::Error| line_err(format!("{} layout: {e}", this.name()));
             match this {
                 Layout::Wide => {
                     let row: WideLine = serde_json::from_value(value).map_err(field_err)?;
+                    let (cost_key, costs) = match (row.cost, row.cost_est) {
+                        (Some(_), Some(_)) => {
+                            return Err(line_err(
+                                "both `cost` (measured USD) and `cost_est` (estimated USD) are given; keep one".into(),
+                            ));
+                        }
+                        (Some(measured), None) => ("cost", Some(measured)),
+                        (None, estimated) => ("cost_est", estimated),
+                    };
                     let mut cells = BTreeMap::new();
                     for (model, score) in row.scores {
-                        check_finite(score, &format!("scores.{model}")).map_err(&line_err)?;
-                        let cost = row.cost_est.as_ref().and_then(|c| c.get(&model).copied());
+                        check_score(score, &format!("scores.{model}")).map_err(&line_err)?;
+                        let cost = costs.as_ref().and_then(|c| c.get(&model).copied());
                         if let Some(c) = cost {
-                            check_finite(c, &format!("cost_est.{model}")).map_err(&line_err)?;
+                            check_cost(c, &format!("{cost_key}.{model}")).map_err(&line_err)?;
                         }
                         cells.insert(model, (Cell { score, cost, input_tokens: None, output_tokens: None }, 1));
                     }
-                    if let Some(costs) = &row.cost_est {
+                    if let Some(costs) = &costs {
                         if let Some(extra) = costs.keys().find(|m| !cells.contains_key(*m)) {
                             return Err(line_err(format!(
-                                "`cost_est` names model `{extra}` that has no entry in `scores`"
+                                "`{cost_key}` names model `{extra}` that has no entry in `scores`"
                             )));
                         }
                     }
@@ -206,13 +222,30 @@ impl RoutingTable {
                 }
                 Layout::Long => {
                     let row: LongLine = serde_json::from_value(value).map_err(field_err)?;
-                    check_finite(row.performance, "performance").map_err(&line_err)?;
+                    check_score(row.performance, "performance").map_err(&line_err)?;
+                    for (key, v) in
+                        [("cost", row.cost), ("input_tokens", row.input_tokens), ("output_tokens", row.output_tokens)]
+                    {
+                        if let Some(v) = v {
+                            check_cost(v, key).map_err(&line_err)?;
+                        }
+                    }
                     let id = row.id.map(IdValue::into_string);
                     let key = match &id {
                         Some(id) => (Some(id.clone()), None, String::new()),
                         None => (None, row.task_name.clone(), row.query.clone()),
                     };
+                    if let (Some(id), Some(&index)) = (&id, long_index.get(&key)) {
+                        let (first_line, first) = (long_lines[index], &pending[index]);
+                        if first.query != row.query {
+                            return Err(line_err(format!(
+                                "`id` {id:?} is also on line {first_line}, with another query; rows of one \
+                                 query share an id, and different queries need different ids"
+                            )));
+                        }
+                    }
                     let index = *long_index.entry(key).or_insert_with(|| {
+                        long_lines.push(lineno);
                         pending.push(PendingRow {
                             id: id.clone(),
                             query: row.query.clone(),
@@ -243,8 +276,11 @@ impl RoutingTable {
                 Layout::Best => {
                     let row: BestLine = serde_json::from_value(value).map_err(field_err)?;
                     let mut cells = BTreeMap::new();
+                    if let Some(cost) = row.cost {
+                        check_cost(cost, "cost").map_err(&line_err)?;
+                    }
                     if let Some(score) = row.performance {
-                        check_finite(score, "performance").map_err(&line_err)?;
+                        check_score(score, "performance").map_err(&line_err)?;
                         cells.insert(
                             row.best_llm.clone(),
                             (Cell { score, cost: row.cost, input_tokens: None, output_tokens: None }, 1),
@@ -335,8 +371,51 @@ fn argmax_first(cells: &[Option<Cell>]) -> Option<usize> {
     best.map(|(i, _)| i)
 }
 
-fn check_finite(v: f64, key: &str) -> std::result::Result<(), String> {
-    if v.is_finite() { Ok(()) } else { Err(format!("`{key}` must be a finite number, found {v}")) }
+/// A score is a number in [0, 1].
+fn check_score(v: f64, key: &str) -> std::result::Result<(), String> {
+    if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("`{key}` must be a score in [0, 1], found {v}")) }
+}
+
+/// A cost or a token count is a finite number, 0 or more.
+fn check_cost(v: f64, key: &str) -> std::result::Result<(), String> {
+    if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(format!("`{key}` must be a number >= 0, found {v}")) }
+}
+
+/// The keys each layout reads (`task` and `task_name` are aliases everywhere).
+fn known_keys(layout: Layout) -> &'static [&'static str] {
+    match layout {
+        Layout::Wide => &["id", "query", "task", "task_name", "scores", "cost_est", "costs", "cost"],
+        Layout::Long => {
+            &["id", "query", "task", "task_name", "model_name", "performance", "cost", "input_tokens", "output_tokens"]
+        }
+        Layout::Best => &["id", "query", "task", "task_name", "best_llm", "performance", "cost"],
+    }
+}
+
+/// Other keys pass (a row may carry `meta`, `prompt`, ...), but one that looks like a score or a
+/// cost is refused: silently unread, it would leave figures computed from something else (list
+/// prices, say) while the user believes their own numbers were used.
+fn check_keys(row: &serde_json::Map<String, serde_json::Value>, layout: Layout) -> std::result::Result<(), String> {
+    const LOOKS_LIKE: [&str; 9] = ["score", "cost", "price", "perf", "quality", "accuracy", "reward", "usd", "correct"];
+    let known = known_keys(layout);
+    let unread: Vec<&str> = row
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !known.contains(k))
+        .filter(|k| {
+            let k = k.to_ascii_lowercase();
+            LOOKS_LIKE.iter().any(|w| k.contains(w))
+        })
+        .collect();
+    match unread.as_slice() {
+        [] => Ok(()),
+        keys => Err(format!(
+            "{} looks like a score or a cost, but the {} layout does not read it (it reads {}): rename or remove it",
+            keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+            layout.name(),
+            known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -378,6 +457,51 @@ mod tests {
         assert!(err.to_string().starts_with("r.jsonl:2:") && err.to_string().contains("line 1"), "{err}");
         let err = table("{\"query\": \"q\", \"scores\": {\"a\": \"high\"}}\n").expect_err("typed");
         assert!(err.to_string().starts_with("r.jsonl:1: wide"), "{err}");
+    }
+
+    fn refused(text: &str, words: &[&str]) {
+        let err = table(text).expect_err(text).to_string();
+        assert!(err.starts_with("r.jsonl:"), "{err}");
+        for w in words {
+            assert!(err.contains(w), "`{w}` in: {err}");
+        }
+    }
+
+    #[test]
+    fn scores_outside_0_1_and_negative_costs_are_refused() {
+        refused(r#"{"query": "q", "scores": {"a": 1.5}}"#, &["r.jsonl:1:", "`scores.a`", "[0, 1]", "1.5"]);
+        refused(r#"{"query": "q", "scores": {"a": -0.1}}"#, &["`scores.a`", "[0, 1]"]);
+        refused(r#"{"query": "q", "model_name": "a", "performance": 2}"#, &["`performance`", "[0, 1]"]);
+        refused(r#"{"query": "q", "best_llm": "a", "performance": 7}"#, &["`performance`", "[0, 1]"]);
+        refused(r#"{"query": "q", "scores": {"a": 1}, "cost_est": {"a": -1}}"#, &["`cost_est.a`", ">= 0"]);
+        refused(r#"{"query": "q", "model_name": "a", "performance": 1, "cost": -2}"#, &["`cost`", ">= 0"]);
+        // JSON has no NaN: Python's `NaN` is refused as invalid JSON, naming the line.
+        refused("{\"query\": \"q\", \"scores\": {\"a\": NaN}}", &["r.jsonl:1: invalid JSON"]);
+    }
+
+    #[test]
+    fn a_measured_cost_object_is_read_and_unknown_cost_keys_are_refused() {
+        let t = table(r#"{"query": "q", "scores": {"a": 1, "b": 0}, "cost": {"a": 0.5, "b": 0.25}}"#).expect("cost");
+        assert_eq!(t.rows[0].cells[1].as_ref().and_then(|c| c.cost), Some(0.25));
+        refused(r#"{"query": "q", "scores": {"a": 1}, "cost": {"a": 1}, "cost_est": {"a": 1}}"#, &["keep one"]);
+        refused(r#"{"query": "q", "scores": {"a": 1}, "cost_estimate": {"a": 1}}"#, &["`cost_estimate`", "`cost_est`"]);
+        refused(r#"{"query": "q", "model_name": "a", "performance": 1, "total_cost": 3}"#, &["`total_cost`", "long"]);
+        refused(r#"{"query": "q", "best_llm": "a", "Accuracy": 1}"#, &["`Accuracy`"]);
+        // Other keys are the user's own business.
+        table(r#"{"query": "q", "scores": {"a": 1}, "meta": {"source": "x"}, "prompt": "p"}"#).expect("extra keys");
+    }
+
+    #[test]
+    fn two_queries_sharing_an_id_in_the_long_layout_are_refused() {
+        let text = concat!(
+            r#"{"id": 7, "query": "q1", "model_name": "a", "performance": 1}"#,
+            "\n",
+            r#"{"id": 7, "query": "q1", "model_name": "b", "performance": 0}"#,
+            "\n",
+            r#"{"id": 7, "query": "q2", "model_name": "a", "performance": 1}"#,
+            "\n",
+        );
+        refused(text, &["r.jsonl:3:", "\"7\"", "line 1", "another query"]);
     }
 
     #[test]
