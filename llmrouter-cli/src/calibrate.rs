@@ -41,6 +41,9 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
         &format!("training {} without the validation share ({:.0}%)", reg.name, args.validation_share * 100.0),
     );
     let prepared = calibrate::prepare(reg, meta, &Bar::new(quiet))?;
+    if let Some(warning) = &prepared.warning {
+        eprintln!("{warning}"); // the chosen cost weight is affected: shown even with --quiet
+    }
     let calibration = prepared.calibrate(&budget)?;
     let meta = &prepared.meta;
     let weights = meta.config.metric;
@@ -70,7 +73,11 @@ pub fn run(args: &CalibrateArgs, quiet: bool) -> Result<()> {
     ));
     table.push_str(&row("validation", calibration.validation_queries, &chosen, budget.limit()));
     if meta.config.data_path_value(llmrouter_core::config::DataKey::RoutingDataTest).is_some() {
-        let test = TrainingSet::from_table(&meta, &meta.load_routing_test()?)?;
+        let (test, warning) =
+            TrainingSet::for_evaluation(&meta, &meta.load_routing_test()?, "data_path.routing_data_test")?;
+        if let Some(warning) = warning {
+            eprintln!("{warning}"); // a figure is affected: shown even with --quiet
+        }
         if let Some(pred) = predict_set(prepared.router.as_ref(), &test, &Bar::new(quiet))? {
             let w = MetricWeights { cost: chosen.cost_weight, cost_mix: chosen.mix, ..weights };
             let o = calibrate::outcome(&pred, &test, w, &budget)?;

@@ -92,7 +92,7 @@ pub struct ServeArgs {
     pub host: Option<String>,
 
     /// Port to bind; 0 picks a free one [default: serve.port, else 8000].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(0..=65535), allow_negative_numbers = true)]
     pub port: Option<u16>,
 
     /// Allow binding to a non-loopback address with no client keys: anyone who can reach the port
@@ -134,8 +134,8 @@ pub struct EvalArgs {
     #[arg(long, short)]
     pub output: Option<PathBuf>,
 
-    /// Override `metric.weights.cost` for the decisions and the utility.
-    #[arg(long)]
+    /// Override `metric.weights.cost` for the decisions and the utility (0 to 1000000).
+    #[arg(long, value_parser = parse_cost_weight, allow_negative_numbers = true)]
     pub cost_weight: Option<f64>,
 
     /// Train each router first (on `data_path.routing_data_train`).
@@ -167,16 +167,16 @@ pub struct CalibrateArgs {
     #[arg(long, short)]
     pub config: PathBuf,
 
-    /// Budget: mean cost per query in USD.
-    #[arg(long, value_name = "USD")]
+    /// Budget: mean cost per query in USD (more than 0).
+    #[arg(long, value_name = "USD", value_parser = parse_positive_usd, allow_negative_numbers = true)]
     pub max_cost_per_query: Option<f64>,
 
     /// Budget: largest share of queries (0..1) sent to MODEL, e.g. `gpt-4-1106-preview=0.2`.
     #[arg(long, value_name = "MODEL=SHARE")]
     pub max_share: Option<String>,
 
-    /// Share of the training split held out to calibrate on.
-    #[arg(long, default_value_t = 0.2, value_name = "SHARE")]
+    /// Share of the training split held out to calibrate on (between 0 and 1, both excluded).
+    #[arg(long, default_value_t = 0.2, value_name = "SHARE", value_parser = parse_share, allow_negative_numbers = true)]
     pub validation_share: f64,
 
     /// Seed of the validation split.
@@ -252,16 +252,16 @@ pub struct InferArgs {
     #[arg(long)]
     pub verbose: bool,
 
-    /// Sampling temperature sent to the model.
-    #[arg(long, default_value_t = 0.8)]
+    /// Sampling temperature sent to the model (0 to 2, OpenAI's range).
+    #[arg(long, default_value_t = 0.8, value_parser = parse_temperature, allow_negative_numbers = true)]
     pub temp: f64,
 
-    /// The most tokens the model may answer with.
-    #[arg(long, default_value_t = 1024)]
+    /// The most tokens the model may answer with (at least 1).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), allow_negative_numbers = true)]
     pub max_tokens: u32,
 
     /// How many queries of a file are sent at the same time.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024), allow_negative_numbers = true)]
     pub concurrency: u16,
 
     /// Continue an interrupted run: keep the answered queries in --output, answer the others
@@ -274,27 +274,48 @@ pub struct InferArgs {
     #[arg(long)]
     pub fallback: bool,
 
-    /// How many other models --fallback may try for one query.
-    #[arg(long, default_value_t = 1, requires = "fallback")]
+    /// How many other models --fallback may try for one query (0 to 64).
+    #[arg(long, default_value_t = 1, requires = "fallback", allow_negative_numbers = true,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=64))]
     pub max_fallbacks: usize,
 
     /// Retries per model after the first attempt, on timeouts, dropped connections, 408, 429 and
-    /// 5xx (never on other 4xx).
-    #[arg(long, default_value_t = 3)]
+    /// 5xx (never on other 4xx); 0 to 20.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20), allow_negative_numbers = true)]
     pub retries: u32,
 
-    /// Delay before the first retry, in milliseconds; it doubles on each retry, with jitter. A
-    /// 429's Retry-After is waited at least.
-    #[arg(long, default_value_t = 500)]
+    /// Delay before the first retry, in milliseconds (0 to 600000); it doubles on each retry, with
+    /// jitter. A 429's Retry-After is waited at least.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=600_000), allow_negative_numbers = true)]
     pub backoff_ms: u64,
 
     /// Seconds one attempt may take, from connecting to the end of the answer.
-    #[arg(long, default_value = "120", value_parser = parse_seconds)]
+    #[arg(long, default_value = "120", value_parser = parse_seconds, allow_negative_numbers = true)]
     pub timeout: Duration,
 
     /// Seconds to wait for a connection to the endpoint.
-    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    #[arg(long, default_value = "10", value_parser = parse_seconds, allow_negative_numbers = true)]
     pub connect_timeout: Duration,
+}
+
+impl InferArgs {
+    /// Checks what clap cannot: `--output` must not be the `--input` file (which writing the
+    /// results would destroy).
+    pub fn check(&self) -> anyhow::Result<()> {
+        let (Some(input), Some(output)) = (&self.input, &self.output) else { return Ok(()) };
+        let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same {
+            anyhow::bail!(
+                "--output {} is the --input file: writing the results there would destroy the queries; \
+                 name another file",
+                output.display()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// How `infer` prints the answer to one query.
@@ -308,6 +329,37 @@ pub enum AnswerFormat {
 }
 
 /// A positive number of seconds (fractions allowed).
+/// A number from the command line, refused unless finite and within `range` (which the message
+/// names).
+fn parse_in(text: &str, range: std::ops::RangeInclusive<f64>, what: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && range.contains(&v) => Ok(v),
+        _ => Err(format!("expected {what} from {} to {}, found `{text}`", range.start(), range.end())),
+    }
+}
+
+fn parse_temperature(text: &str) -> Result<f64, String> {
+    parse_in(text, 0.0..=2.0, "a temperature")
+}
+
+fn parse_cost_weight(text: &str) -> Result<f64, String> {
+    parse_in(text, 0.0..=1e6, "a cost weight")
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    match parse_in(text, 0.0..=1.0, "a share") {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!("expected a share between 0 and 1 (both excluded), found `{text}`")),
+    }
+}
+
+fn parse_positive_usd(text: &str) -> Result<f64, String> {
+    match parse_in(text, 0.0..=1e9, "USD") {
+        Ok(v) if v > 0.0 => Ok(v),
+        _ => Err(format!("expected a cost in USD above 0, found `{text}`")),
+    }
+}
+
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     match text.trim().parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => Ok(Duration::from_secs_f64(secs)),

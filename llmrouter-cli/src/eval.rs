@@ -81,11 +81,14 @@ pub fn run(args: &EvalArgs, quiet: bool) -> Result<()> {
         };
         let router = (reg.build)(meta.clone()).with_context(|| format!("building router `{}`", reg.name))?;
         if test.is_none() {
-            let table = match &args.data {
-                Some(path) => meta.load_routing_file(path)?,
-                None => meta.load_routing_test()?,
+            let (table, source) = match &args.data {
+                Some(path) => (meta.load_routing_file(path)?, path.display().to_string()),
+                None => (meta.load_routing_test()?, "data_path.routing_data_test".to_owned()),
             };
-            let set = TrainingSet::from_table(&meta, &table)?;
+            let (set, warning) = TrainingSet::for_evaluation(&meta, &table, &source)?;
+            if let Some(warning) = warning {
+                eprintln!("{warning}"); // a figure is affected: shown even with --quiet
+            }
             let anchors = Anchors::of(&set);
             test = Some((set, meta.clone(), anchors));
         }

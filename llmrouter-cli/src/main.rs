@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::ListRouters(args) => list::run(&args),
-        cli::Command::Infer(args) => infer::run(&args, cli.quiet),
+        cli::Command::Infer(args) => args.check().and_then(|()| infer::run(&args, cli.quiet)),
         cli::Command::Train(args) => train::run(&args, cli.quiet),
         cli::Command::Eval(args) => eval::run(&args, cli.quiet),
         cli::Command::Calibrate(args) => calibrate::run(&args, cli.quiet),

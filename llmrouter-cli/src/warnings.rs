@@ -12,6 +12,11 @@ pub fn warn_stale_model(meta: &MetaRouter, quiet: bool) {
     let router = meta.router_name();
     let Ok(path) = meta.config.load_model_path(router) else { return };
     let (Ok(file), Ok(now)) = (meta.model_file(), meta.config.training_hash()) else { return };
+    // A file of another router or other candidates is refused when the router is built: that
+    // error is the one to see, not a warning about settings before it.
+    if file.check(router, &meta.candidates.names()).is_err() {
+        return;
+    }
     let Some(trained) = &file.training_hash else { return };
     if *trained != now {
         output::info(

@@ -371,7 +371,7 @@ fn a_failed_batch_leaves_the_earlier_output_intact() {
         out.to_str().expect("utf8"),
         "--route-only",
     ]);
-    fails_with(&o, &["empty query"]);
+    fails_with(&o, &["q.jsonl:2:", "empty `query`"]);
     assert_eq!(std::fs::read_to_string(&out).expect("read"), "earlier results\n");
 }
 

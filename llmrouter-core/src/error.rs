@@ -176,6 +176,25 @@ impl Error {
         Error::Io { action, path: path.into(), source }
     }
 
+    /// Reads the text file at `path` (`action` as for [`Error::io`]). Bytes that are not UTF-8
+    /// are an error naming the line and column where they start.
+    pub fn read_text(action: &'static str, path: &std::path::Path) -> Result<String> {
+        if path.is_dir() {
+            return Err(Error::Data { path: path.to_owned(), message: "is a directory, not a file".into() });
+        }
+        let bytes = std::fs::read(path).map_err(|e| Error::io(action, path, e))?;
+        String::from_utf8(bytes).map_err(|e| {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = good.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            Error::DataLine {
+                path: path.to_owned(),
+                line,
+                message: format!("invalid UTF-8 at byte {column} of the line; the file must be UTF-8 text"),
+            }
+        })
+    }
+
     /// Shorthand for [`Error::Router`].
     pub fn router(router: impl Into<String>, message: impl fmt::Display) -> Self {
         Error::Router { router: router.into(), message: message.to_string() }

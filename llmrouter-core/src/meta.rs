@@ -224,7 +224,7 @@ impl MetaRouter {
                 message: format!(
                     "model `{unknown}` is not a candidate in {} (candidates: {})",
                     self.candidates.source().display(),
-                    self.candidates.names().join(", ")
+                    crate::names::list_capped(&self.candidates.names(), 12)
                 ),
             });
         }
@@ -240,7 +240,7 @@ impl MetaRouter {
                 format!(
                     "`{name}` is not a candidate model of {} (candidates: {})",
                     self.candidates.source().display(),
-                    self.candidates.names().join(", ")
+                    crate::names::list_capped(&self.candidates.names(), 12)
                 ),
             )
         })

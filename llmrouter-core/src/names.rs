@@ -17,6 +17,16 @@ pub fn suggest(name: &str, available: &[String]) -> Vec<String> {
     scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
 }
 
+/// Names as `` `a`, `b`, `c` ``, at most `max` of them, then `and N more`: an error about many
+/// names stays one readable line.
+pub fn list_capped(names: &[&str], max: usize) -> String {
+    let shown: Vec<String> = names.iter().take(max).map(|n| format!("`{n}`")).collect();
+    match names.len().saturating_sub(max) {
+        0 => shown.join(", "),
+        rest => format!("{} and {rest} more", shown.join(", ")),
+    }
+}
+
 /// Levenshtein distance over chars.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -42,6 +52,14 @@ pub fn is_valid_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lists_of_names_are_capped() {
+        assert_eq!(list_capped(&["a", "b"], 3), "`a`, `b`");
+        let many: Vec<String> = (0..10_000).map(|i| format!("m{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(list_capped(&many, 2), "`m0`, `m1` and 9998 more");
+    }
 
     #[test]
     fn suggestions_rank_close_names_first() {

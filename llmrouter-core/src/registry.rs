@@ -71,7 +71,7 @@ macro_rules! register_router {
                 docs: $docs,
                 package: env!("CARGO_PKG_NAME"),
                 manifest_dir: env!("CARGO_MANIFEST_DIR"),
-                build: $crate::registry::build_router::<$router>,
+                build: $crate::__build_fn!($router $(, $trainer)?),
                 train: $crate::__trainer_fn!($($trainer)?),
                 predicts_scores: <$router as $crate::Router>::predicts_scores,
             }
@@ -88,6 +88,25 @@ macro_rules! __trainer_fn {
     ($trainer:ty) => {
         Some($crate::registry::build_trainer::<$trainer>)
     };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __build_fn {
+    ($router:ty) => {
+        $crate::registry::build_router::<$router>
+    };
+    ($router:ty, $trainer:ty) => {
+        $crate::registry::build_checked_router::<$router, $trainer>
+    };
+}
+
+/// The [`BuildFn`] of a router that trains: its trainer checks the config's `hparam` first
+/// ([`Trainer::check_config`]), so a typo or a value out of range there is the same error on
+/// every command that reads the config, not only at `train`.
+pub fn build_checked_router<R: Router + 'static, T: Trainer + 'static>(meta: MetaRouter) -> Result<Box<dyn Router>> {
+    T::check_config(&meta)?;
+    build_router::<R>(meta)
 }
 
 /// The [`BuildFn`] of router type `R`.

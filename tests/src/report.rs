@@ -52,7 +52,7 @@ pub fn run_router(
     }
     let train_secs = started.elapsed().as_secs_f64();
     let built = (reg.build)(meta.clone())?;
-    let test = TrainingSet::from_table(&meta, &meta.load_routing_test()?)?;
+    let (test, _) = TrainingSet::for_evaluation(&meta, &meta.load_routing_test()?, "the test data")?;
     let started = Instant::now();
     let picks = route_set(built.as_ref(), &test, &NoProgress)?;
     let route_secs = started.elapsed().as_secs_f64();

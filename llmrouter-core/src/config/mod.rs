@@ -200,10 +200,18 @@ impl Config {
     pub fn load(path: impl AsRef<Path>) -> Result<Config> {
         let given = path.as_ref();
         let abs = absolutize(given);
+        if abs.is_dir() {
+            return Err(Error::Config {
+                path: abs,
+                line: None,
+                column: None,
+                message: "is a directory, not a YAML config file".into(),
+            });
+        }
         if !abs.is_file() {
             return Err(Error::ConfigNotFound { given: given.display().to_string(), tried: abs });
         }
-        let text = std::fs::read_to_string(&abs).map_err(|e| Error::io("read config file", &abs, e))?;
+        let text = Error::read_text("read config file", &abs)?;
         Config::from_yaml_str(&text, abs)
     }
 
@@ -218,12 +226,14 @@ impl Config {
             ("metric.weights.cost", metric.cost),
             ("metric.weights.llm_judge", metric.llm_judge),
         ] {
-            if !value.is_finite() || value < 0.0 {
+            // Beyond a million, a weight times a normalised cost can no longer be told from
+            // infinity in the utilities' sums.
+            if !value.is_finite() || !(0.0..=1e6).contains(&value) {
                 return Err(Error::Config {
                     path,
                     line: None,
                     column: None,
-                    message: format!("key `{key}`: expected a non-negative number, found {value}"),
+                    message: format!("key `{key}`: expected a number from 0 to 1000000, found {value}"),
                 });
             }
         }
@@ -391,6 +401,15 @@ impl Config {
             }
         };
         let tried = self.candidates_for(&value);
+        if let Some(dir) = tried.iter().find(|p| p.is_dir()) {
+            return Err(Error::Model {
+                path: dir.clone(),
+                message: format!(
+                    "is a directory, not a model file (`{key}` in {} must name a file)",
+                    self.path.display()
+                ),
+            });
+        }
         match tried.iter().find(|p| p.is_file()) {
             Some(found) => Ok(found.clone()),
             None => Err(Error::Model {

@@ -73,7 +73,7 @@ impl Candidates {
     /// Loads `llm_data`: a JSON object keyed by model name (LLMRouter's `default_llm.json`), or
     /// the `{"models": {...}}` files of `../shared/data` (`input_price_per_mtok`, `api_model`).
     pub fn load(path: &Path) -> Result<Candidates> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read llm_data file", path, e))?;
+        let text = Error::read_text("read llm_data file", path)?;
         Candidates::from_json_str(&text, path)
     }
 

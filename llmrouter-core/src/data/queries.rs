@@ -9,7 +9,7 @@ use crate::query::QueryInput;
 /// `.json` (a list of strings or of objects with `query`), `.jsonl` (one object with `query`, or
 /// one JSON string, a line). Objects keep their other fields (`id`, `embedding`, `task_name`, ...).
 pub fn read_queries(path: &Path) -> Result<Vec<QueryInput>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read query file", path, e))?;
+    let text = Error::read_text("read query file", path)?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let line_err = |line: usize, message: String| Error::DataLine { path: path.to_owned(), line, message };
     let from_value = |value: serde_json::Value| -> std::result::Result<QueryInput, String> {
@@ -56,5 +56,20 @@ pub fn read_queries(path: &Path) -> Result<Vec<QueryInput>> {
             });
         }
     };
+    // An empty query is named here, by line or item, not later by the router.
+    if ext == "jsonl" || ext == "ndjson" {
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, _)| i + 1);
+        for q in &queries {
+            let line = lines.next().unwrap_or(0);
+            if q.query.trim().is_empty() {
+                return Err(line_err(line, "empty `query`: nothing to route".into()));
+            }
+        }
+    } else if let Some(i) = queries.iter().position(|q| q.query.trim().is_empty()) {
+        return Err(Error::Data {
+            path: path.to_owned(),
+            message: format!("item {i}: empty `query`: nothing to route"),
+        });
+    }
     Ok(queries)
 }

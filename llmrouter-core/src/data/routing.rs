@@ -136,7 +136,7 @@ struct PendingRow {
 impl RoutingTable {
     /// Loads a routing JSONL file in any of the three layouts.
     pub fn load(path: &Path) -> Result<RoutingTable> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read routing data file", path, e))?;
+        let text = Error::read_text("read routing data file", path)?;
         RoutingTable::from_jsonl_str(&text, path)
     }
 

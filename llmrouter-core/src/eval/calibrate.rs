@@ -32,7 +32,7 @@ pub fn budget_value(budget: &Budget, set: &TrainingSet, chosen: &[usize]) -> Res
             let m = set.model_index(model).ok_or_else(|| {
                 Error::Invalid(format!(
                     "--max-share names `{model}`, which is not a model of the routing data ({})",
-                    set.models.join(", ")
+                    crate::names::list_capped(&set.models.iter().map(String::as_str).collect::<Vec<_>>(), 12)
                 ))
             })?;
             Ok(chosen.iter().filter(|&&c| c == m).count() as f64 / chosen.len().max(1) as f64)
@@ -143,6 +143,9 @@ pub struct Prepared {
     pub validation: TrainingSet,
     /// The router's predictions on them.
     pub predictions: Predictions,
+    /// Set when validation rows were left out for lacking a score (see
+    /// [`TrainingSet::for_evaluation`]), to be shown.
+    pub warning: Option<String>,
     temporary: Temporary,
 }
 
@@ -186,7 +189,8 @@ pub fn prepare(reg: &RouterRegistration, meta: MetaRouter, progress: &dyn Progre
     let cost = meta.config.metric.cost;
     meta.pin_cost_weight(cost);
     let router = (reg.build)(meta.clone())?;
-    let validation = TrainingSet::from_table(&meta, &meta.load_routing_validation()?)?;
+    let (validation, warning) =
+        TrainingSet::for_evaluation(&meta, &meta.load_routing_validation()?, "the validation share")?;
     if validation.is_empty() {
         return Err(meta.error("the validation share of the training data is empty"));
     }
@@ -197,7 +201,7 @@ pub fn prepare(reg: &RouterRegistration, meta: MetaRouter, progress: &dyn Progre
             registry::score_predictors()?.join(", ")
         )));
     };
-    Ok(Prepared { meta, model_path, final_path, router, validation, predictions, temporary })
+    Ok(Prepared { meta, model_path, final_path, router, validation, predictions, warning, temporary })
 }
 
 impl Prepared {

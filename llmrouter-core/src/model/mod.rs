@@ -162,8 +162,8 @@ impl ModelFile {
                 format!(
                     "trained for other candidate models (not in the model: [{}]; only in the model: [{}]); \
                      retrain with the current llm_data",
-                    missing.join(", "),
-                    extra.join(", ")
+                    crate::names::list_capped(&missing, 12),
+                    crate::names::list_capped(&extra, 12)
                 ),
             ));
         }
@@ -233,7 +233,7 @@ mod tests {
         let err = load::<Vec<f32>>(&p, "other", &["a", "b"]).expect_err("router");
         assert!(err.to_string().contains("trained by router `r`"), "{err}");
         let err = load::<Vec<f32>>(&p, "r", &["a", "c"]).expect_err("candidates");
-        assert!(err.to_string().contains("[c]") && err.to_string().contains("[b]"), "{err}");
+        assert!(err.to_string().contains("[`c`]") && err.to_string().contains("[`b`]"), "{err}");
         let err = load::<String>(&p, "r", &["a", "b"]).expect_err("payload");
         assert!(err.to_string().contains("payload"), "{err}");
         std::fs::write(&p, b"{\"format\": \"llmrouter-mo").expect("write");

@@ -107,4 +107,13 @@ pub trait Trainer {
 
     /// Trains and writes the model file atomically (temporary file, then rename).
     fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport>;
+
+    /// Checks the training settings of the config (`hparam`) without training; the registry runs
+    /// it before building the router on every command. By default nothing.
+    fn check_config(_meta: &MetaRouter) -> Result<()>
+    where
+        Self: Sized,
+    {
+        Ok(())
+    }
 }

@@ -241,6 +241,10 @@ impl<F: Fit> Trainer for FitTrainer<F> {
         Ok(FitTrainer { meta, hparams, save_path })
     }
 
+    fn check_config(meta: &MetaRouter) -> Result<()> {
+        F::check(meta, &meta.config.hparams()?)
+    }
+
     fn train(&mut self, progress: &dyn Progress) -> Result<TrainReport> {
         let fitted = F::fit(&self.meta, &self.hparams, progress)?;
         self.meta.save_model(&self.save_path, &fitted.model)?;

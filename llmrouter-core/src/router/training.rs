@@ -63,6 +63,85 @@ impl TrainingSet {
         Ok(set)
     }
 
+    /// [`TrainingSet::from_table`] for training: every candidate must have a measured score in
+    /// some row. A router cannot learn anything about a candidate without data, and would invent
+    /// a score for it and send it real traffic; the error names each such candidate.
+    pub fn for_training(meta: &MetaRouter, table: &RoutingTable) -> Result<Self> {
+        let set = TrainingSet::from_table(meta, table)?;
+        let unmeasured: Vec<&str> = (0..set.models.len())
+            .filter(|&m| set.scores.iter().all(|row| row[m].is_nan()))
+            .map(|m| set.models[m].as_str())
+            .collect();
+        if !unmeasured.is_empty() {
+            let source =
+                meta.config.data_path_value(crate::config::DataKey::RoutingDataTrain).unwrap_or("the training data");
+            return Err(Error::router(
+                meta.router_name(),
+                format!(
+                    "{} {} in llm_data ({}) but {} no score in any row of {source}: a router cannot learn \
+                     anything about {}. Remove {} from llm_data, or add routing data that measures {}",
+                    crate::names::list_capped(&unmeasured, 10),
+                    if unmeasured.len() == 1 { "is a candidate" } else { "are candidates" },
+                    meta.candidates.source().display(),
+                    if unmeasured.len() == 1 { "has" } else { "have" },
+                    if unmeasured.len() == 1 { "it" } else { "them" },
+                    if unmeasured.len() == 1 { "it" } else { "them" },
+                    if unmeasured.len() == 1 { "it" } else { "them" },
+                ),
+            ));
+        }
+        Ok(set)
+    }
+
+    /// [`TrainingSet::from_table`] for scoring routers: only the rows where every candidate has
+    /// a score, so no figure ever counts a missing score (as 0 or anything else) and every router
+    /// and reference point is scored on the same queries. Also returns, when rows were left out,
+    /// a warning saying how many and for which candidates; an error when none is left.
+    pub fn for_evaluation(meta: &MetaRouter, table: &RoutingTable, source: &str) -> Result<(Self, Option<String>)> {
+        let mut set = TrainingSet::from_table(meta, table)?;
+        let total = set.len();
+        let mut missing = vec![0usize; set.models.len()];
+        let keep: Vec<bool> = set
+            .scores
+            .iter()
+            .map(|row| {
+                for (m, s) in row.iter().enumerate() {
+                    missing[m] += usize::from(s.is_nan());
+                }
+                row.iter().all(|s| !s.is_nan())
+            })
+            .collect();
+        let kept = keep.iter().filter(|&&k| k).count();
+        if kept == total {
+            return Ok((set, None));
+        }
+        let lacking: Vec<&str> =
+            (0..set.models.len()).filter(|&m| missing[m] > 0).map(|m| set.models[m].as_str()).collect();
+        let lacking = crate::names::list_capped(&lacking, 12);
+        if kept == 0 {
+            return Err(Error::router(
+                meta.router_name(),
+                format!(
+                    "no row of {source} has a score for every candidate (some lack {lacking}); routers are \
+                     scored only on rows where every candidate was measured"
+                ),
+            ));
+        }
+        fn keep_rows<T>(rows: &mut Vec<T>, keep: &[bool]) {
+            *rows = std::mem::take(rows).into_iter().zip(keep).filter_map(|(row, &k)| k.then_some(row)).collect();
+        }
+        keep_rows(&mut set.queries, &keep);
+        keep_rows(&mut set.tasks, &keep);
+        keep_rows(&mut set.scores, &keep);
+        keep_rows(&mut set.costs, &keep);
+        let warning = format!(
+            "warning: {} of {total} rows of {source} lack a score for {lacking}; \
+             they are left out of every figure, which covers the other {kept}",
+            total - kept
+        );
+        Ok((set, Some(warning)))
+    }
+
     /// Number of queries.
     pub fn len(&self) -> usize {
         self.queries.len()
@@ -121,7 +200,7 @@ pub struct Prepared {
 /// Loads `routing_data_train`, fits the configured embedder on its queries and embeds them.
 pub fn prepare(meta: &MetaRouter, progress: &dyn Progress) -> Result<Prepared> {
     let table = meta.load_routing_train()?;
-    let set = TrainingSet::from_table(meta, &table)?;
+    let set = TrainingSet::for_training(meta, &table)?;
     let texts: Vec<&str> = set.queries.iter().map(String::as_str).collect();
     let (spec, embedder) = crate::embed::fit(&meta.config, &texts)?;
     progress.begin(texts.len() as u64, "embedding training queries");

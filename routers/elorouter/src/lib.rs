@@ -138,7 +138,7 @@ impl Fit for Elo {
 
     fn fit(meta: &MetaRouter, hparams: &Hparams, progress: &dyn Progress) -> Result<Fitted<SavedModel>> {
         let table = meta.load_routing_train()?;
-        let set = TrainingSet::from_table(meta, &table)?;
+        let set = TrainingSet::for_training(meta, &table)?;
         let m = set.models.len();
         let mut wins = vec![vec![0.0f64; m]; m];
         let mut games = vec![0u64; m];
