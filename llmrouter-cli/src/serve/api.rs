@@ -745,6 +745,34 @@ mod tests {
     }
 
     #[test]
+    fn the_route_answer_puts_the_choice_first_with_its_score_and_cost() {
+        let extras: Map<String, Value> = serde_json::from_value(json!({
+            "ranking": ["b", "a", "c"], "predicted_scores": {"a": 0.9, "b": 0.8, "c": 0.1},
+            "estimated_costs": {"a": 0.002, "b": 0.0001}, "cost_weight": 0.5,
+        }))
+        .expect("extras");
+        let v = route_answer(Some("r"), "b", &extras, Duration::from_micros(41));
+        assert_eq!(
+            v["ranking"],
+            json!([{"model": "b", "predicted_score": 0.8, "estimated_cost": 0.0001},
+                   {"model": "a", "predicted_score": 0.9, "estimated_cost": 0.002},
+                   {"model": "c", "predicted_score": 0.1, "estimated_cost": null}])
+        );
+        assert_eq!(
+            (v["router"].as_str(), v["model"].as_str(), v["route_us"].as_u64()),
+            (Some("r"), Some("b"), Some(41))
+        );
+        assert_eq!(v["extras"], json!({"cost_weight": 0.5}));
+        // A choice the ranking puts elsewhere still comes first; no ranking: the choice alone.
+        let v = route_answer(Some("r"), "c", &extras, Duration::ZERO);
+        let order: Vec<&str> =
+            v["ranking"].as_array().expect("list").iter().filter_map(|r| r["model"].as_str()).collect();
+        assert_eq!(order, ["c", "b", "a"]);
+        let v = route_answer(None, "x", &Map::new(), Duration::ZERO);
+        assert_eq!(v["ranking"], json!([{"model": "x", "predicted_score": null, "estimated_cost": null}]));
+    }
+
+    #[test]
     fn times_are_rfc3339_utc() {
         let at = |secs: u64, ms: u64| rfc3339(UNIX_EPOCH + Duration::from_millis(secs * 1000 + ms));
         assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
