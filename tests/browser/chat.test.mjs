@@ -5,8 +5,10 @@
 // `llmrouter chat --port 0` with a client key, opens the page, gives the key when the page asks,
 // sends a message with Enter and checks that the answer streams in, that the model that answered
 // and the router's ranking are shown, then sends a second one (two lines, Shift+Enter) to a fixed
-// candidate. The screenshot goes to target/chat-page.png. Every server and the browser are stopped
-// at the end, also when an assertion fails; every wait has a timeout.
+// candidate, and a third whose chosen model fails, so another answers. The screenshots go to
+// target/chat-page.png (two turns), chat-page-key.png (the key dialog) and chat-page-fallback.png.
+// Every server and the browser are stopped at the end, also when an assertion fails; every wait
+// has a timeout.
 //
 // Run with scripts/browser-test.sh (it installs chromium and the npm packages, and builds the
 // binary), or `node --test tests/browser/chat.test.mjs` with LLMROUTER_BIN set.
@@ -55,6 +57,8 @@ for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => { killAll()
  */
 async function startUpstream() {
   const requests = [];
+  const failing = new Set(); // API model ids answered with 500
+
   const server = http.createServer((req, res) => {
     let body = "";
     req.setEncoding("utf8");
@@ -65,6 +69,10 @@ async function startUpstream() {
       requests.push({ url: req.url, request });
       if (req.method !== "POST" || req.url !== "/v1/chat/completions") {
         res.writeHead(404, { "content-type": "application/json" }).end('{"error": {"message": "no such endpoint"}}');
+        return;
+      }
+      if (failing.has(request.model)) {
+        res.writeHead(500, { "content-type": "application/json" }).end('{"error": {"message": "down for the test"}}');
         return;
       }
       const users = (request.messages || []).filter((m) => m.role === "user");
@@ -109,6 +117,7 @@ async function startUpstream() {
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
+    failing,
     close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
 }
@@ -156,7 +165,7 @@ async function startChat(config) {
     child.stderr.setEncoding("utf8");
     child.stderr.on("data", (text) => {
       stderr += text;
-      const found = stderr.match(/^chat page: (\S+)$/m);
+      const found = stderr.match(/^chat page: (\S+)\n/m); // a whole line: stderr may come in pieces
       if (found) resolve(found[1]);
     });
     child.once("error", reject);
@@ -309,6 +318,31 @@ test("the chat page streams an answer and shows the model, the ranking and the l
     fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
     console.log(`screenshot: ${SCREENSHOT}`);
+
+    // Third turn, auto again, the router's choice down: the page names the model that answered
+    // after the fallback, and marks it in the ranking.
+    upstream.failing.add(candidates[answeredBy].model);
+    await page.select("#model", "auto");
+    await page.focus("#input");
+    await page.keyboard.type(question);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(".turn:nth-child(3) .card.done", { timeout: 30000 });
+    const third = await page.$eval(".turn:nth-child(3)", (turn) => ({
+      model: turn.querySelector(".who .model").textContent,
+      tags: [...turn.querySelectorAll(".who .tag")].map((t) => t.textContent),
+      first: turn.querySelector("tbody tr").dataset.model,
+      marked: [...turn.querySelectorAll("tbody tr")].filter((r) => r.textContent.includes("answered")).map((r) => r.dataset.model),
+    }));
+    const fellBackTo = byApiId[upstream.requests[upstream.requests.length - 1].request.model];
+    assert.notEqual(fellBackTo, answeredBy);
+    assert.deepEqual(third, {
+      model: fellBackTo,
+      tags: ["chosen by knnrouter", `fell back from ${answeredBy}`],
+      first: answeredBy,
+      marked: [fellBackTo],
+    });
+    await page.evaluate(() => { const main = document.querySelector("main"); main.scrollTop = main.scrollHeight; });
+    await page.screenshot({ path: SCREENSHOT.replace(/\.png$/, "-fallback.png") });
   } catch (e) {
     if (chat) console.error(`llmrouter chat's standard error:\n${chat.stderr()}`);
     if (page) {
