@@ -117,7 +117,8 @@ pub struct ServeArgs {
     calling a model), the routing time, the time to first token and the total time. A selector picks \
     `auto` or a fixed candidate. With client keys set, the page asks for one the first time the server \
     answers 401 and keeps it for the browser tab.\n\n\
-    Keys: Enter sends, Shift+Enter starts a new line. Ctrl-C (or SIGTERM) stops the server.\n\n\
+    In the page, Enter sends, Shift+Enter starts a new line and Esc stops an answer. Ctrl-C (or SIGTERM) \
+    stops the server.\n\n\
     Example:\n  llmrouter chat --router randomrouter --config custom_routers/randomrouter/config.yaml --port 0")]
 pub struct ChatArgs {
     /// The router to use (see `llmrouter list-routers`).
