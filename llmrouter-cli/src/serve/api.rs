@@ -23,7 +23,7 @@ use axum::handler::Handler;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{get, post};
 use llmrouter_core::client::fallback_order;
 use llmrouter_core::{CallError, Candidate, Candidates, QueryInput, RouteDecision};
 use serde_json::{Map, Value, json};
@@ -204,7 +204,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> axum::Router {
 }
 
 /// `POST` to `handler` behind the rate limit, then the concurrency limit.
-fn limited<H, T>(state: &Arc<AppState>, handler: H) -> MethodRouter<Arc<AppState>>
+fn limited<H, T>(state: &Arc<AppState>, handler: H) -> axum::routing::MethodRouter<Arc<AppState>>
 where
     H: Handler<T, Arc<AppState>>,
     T: 'static,

@@ -32,7 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use llmrouter_core::{ApiKeys, MetaRouter, Router};
 
-use crate::cli::{ChatArgs, ServeArgs};
+use crate::cli::ServeArgs;
 use crate::output;
 use crate::warnings::{warn_ignored, warn_stale_model};
 
@@ -55,7 +55,7 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
 
 /// `llmrouter chat`: the same server, bound to 127.0.0.1 whatever the config says, and the line
 /// `chat page: URL` printed after `listening on`.
-pub fn chat(args: &ChatArgs, quiet: bool) -> Result<()> {
+pub fn chat(args: &crate::cli::ChatArgs, quiet: bool) -> Result<()> {
     start(&args.to_serve(), quiet, true)
 }
 
