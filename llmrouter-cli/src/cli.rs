@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// `llmrouter -h`: one line.
 const ABOUT: &str = "Route each query to the LLM that should answer it, trading answer quality against price \
-                     (list-routers, infer, train, eval, calibrate, serve).";
+                     (list-routers, infer, train, eval, calibrate, serve, chat).";
 
 /// `llmrouter --help`: what it does, every subcommand on one line (a unit test keeps this list in
 /// step with [`Command`]), and how configs are read.
@@ -20,6 +20,7 @@ Commands, one line each:
   eval          score trained routers on a test split: figures, cost-quality curves, a plot
   calibrate     choose the cost weight that keeps a router within a budget, stored in its model
   serve         an OpenAI-compatible HTTP gateway that routes each chat request
+  chat          the same server on 127.0.0.1, with a chat page to talk to the router in a browser
 
 Configs use Python LLMRouter's YAML keys (data_path.*, hparam, model_path.*, metric.weights,
 api_endpoint). Relative paths in a config resolve against the working directory, then against the
@@ -34,7 +35,8 @@ config file's folder.";
     llmrouter train --router thresholdrouter --config custom_routers/thresholdrouter/config.yaml\n  \
     llmrouter eval --router thresholdrouter --config custom_routers/thresholdrouter/config.yaml --train\n  \
     llmrouter calibrate --router knnrouter --config routers/knnrouter/config.yaml --max-share llama-3.1-nemotron-51b-instruct=0.2\n  \
-    llmrouter serve --router smallest_llm --config routers/smallest_llm/config.yaml --port 8000")]
+    llmrouter serve --router smallest_llm --config routers/smallest_llm/config.yaml --port 8000\n  \
+    llmrouter chat --router smallest_llm --config routers/smallest_llm/config.yaml")]
 pub struct Cli {
     /// Hide progress bars and informational messages (errors are still printed).
     #[arg(long, global = true)]
@@ -60,13 +62,16 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// An OpenAI-compatible HTTP gateway: `model: "auto"` routes each chat request.
     Serve(ServeArgs),
+    /// The same server on 127.0.0.1 with a chat page: talk to the router in a browser.
+    Chat(ChatArgs),
 }
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
 #[command(after_help = "Endpoints: POST /v1/chat/completions (`model`: \"auto\" or the router's name routes; a \
     candidate key calls that candidate; `stream: true` relays the model's SSE chunks as they arrive), \
-    GET /v1/models, GET /health, GET /ready.\n\n\
+    POST /v1/route (the same body: the router's decision and ranking, no model called), GET /v1/models, \
+    GET /health, GET /ready, GET /metrics, and GET / (the chat page; see `llmrouter chat`).\n\n\
     The config's `serve:` section holds host, port, route_on (last_user | conversation), keys (a list; \
     `${VAR}` expands from the environment), max_body_bytes, drain_seconds, header_timeout_seconds, max_concurrency, max_queue, rate_limit_rpm, access_log, log_prompts and upstream (connect_timeout, \
     timeout, retries, backoff_ms, max_fallbacks); flags win over it. Client keys also come from \
@@ -99,6 +104,47 @@ pub struct ServeArgs {
     /// spends your upstream credit.
     #[arg(long)]
     pub insecure_no_auth: bool,
+}
+
+/// Options of `chat`.
+#[derive(Debug, Args)]
+#[command(after_help = "`llmrouter chat` is `llmrouter serve` bound to 127.0.0.1 only (whatever `serve.host` \
+    says), with the same endpoints, settings and client keys. It prints `listening on http://127.0.0.1:PORT` \
+    and `chat page: http://127.0.0.1:PORT/` on standard error; open the page in a browser.\n\n\
+    The page (GET /, one self-contained file in the binary, no external requests) sends each message to \
+    POST /v1/chat/completions with `stream: true` and shows, for every turn, the model that answered, the \
+    router's ranking with predicted scores and estimated costs (from POST /v1/route, which routes without \
+    calling a model), the routing time, the time to first token and the total time. A selector picks \
+    `auto` or a fixed candidate. With client keys set, the page asks for one the first time the server \
+    answers 401 and keeps it for the browser tab.\n\n\
+    In the page, Enter sends, Shift+Enter starts a new line and Esc stops an answer. Ctrl-C (or SIGTERM) \
+    stops the server.\n\n\
+    Example:\n  llmrouter chat --router randomrouter --config custom_routers/randomrouter/config.yaml --port 0")]
+pub struct ChatArgs {
+    /// The router to use (see `llmrouter list-routers`).
+    #[arg(long, short)]
+    pub router: String,
+
+    /// The router's YAML config (its `serve:` section holds the server's settings; `host` is ignored).
+    #[arg(long, short)]
+    pub config: PathBuf,
+
+    /// Port to bind on 127.0.0.1; 0 picks a free one [default: serve.port, else 8000].
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+impl ChatArgs {
+    /// The `serve` arguments `chat` runs with: loopback only, never `--insecure-no-auth`.
+    pub fn to_serve(&self) -> ServeArgs {
+        ServeArgs {
+            router: self.router.clone(),
+            config: self.config.clone(),
+            host: Some("127.0.0.1".to_owned()),
+            port: self.port,
+            insecure_no_auth: false,
+        }
+    }
 }
 
 /// Options of `eval`.
@@ -397,7 +443,7 @@ mod tests {
     fn top_level_help_lists_every_subcommand() {
         let command = super::Cli::command();
         let names: Vec<&str> = command.get_subcommands().map(|c| c.get_name()).filter(|n| *n != "help").collect();
-        assert_eq!(names, ["list-routers", "infer", "train", "eval", "calibrate", "serve"]);
+        assert_eq!(names, ["list-routers", "infer", "train", "eval", "calibrate", "serve", "chat"]);
         let listed: Vec<&str> = super::LONG_ABOUT
             .lines()
             .filter_map(|l| l.strip_prefix("  ").and_then(|l| l.split_whitespace().next()))

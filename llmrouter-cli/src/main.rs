@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         cli::Command::Eval(args) => eval::run(&args, cli.quiet),
         cli::Command::Calibrate(args) => calibrate::run(&args, cli.quiet),
         cli::Command::Serve(args) => serve::run(&args, cli.quiet),
+        cli::Command::Chat(args) => serve::chat(&args, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -49,8 +49,13 @@ fn command(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
 
 /// [`command`] with another router.
 fn command_for(router: &str, config: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    subcommand("serve", router, config, args, env)
+}
+
+/// `llmrouter SUBCOMMAND` (`serve` or `chat`), set up as [`command`] is.
+fn subcommand(name: &str, router: &str, config: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmrouter"));
-    cmd.args(["serve", "--router", router, "--config"]).arg(config).args(["--port", "0"]).args(args);
+    cmd.args([name, "--router", router, "--config"]).arg(config).args(["--port", "0"]).args(args);
     cmd.env_remove("LLMROUTER_SERVER_KEYS").env("API_KEYS", UPSTREAM_SECRET);
     for (k, v) in env {
         cmd.env(k, v);
@@ -144,7 +149,12 @@ impl Answer {
 
 /// `POST {base}/v1/chat/completions` with `body` and, when given, `Authorization: Bearer KEY`.
 fn post(server: &Server, body: &str, key: Option<&str>) -> Answer {
-    let mut request = agent().post(format!("{}/v1/chat/completions", server.base)).content_type("application/json");
+    post_to(server, "/v1/chat/completions", body, key)
+}
+
+/// [`post`] to another path.
+fn post_to(server: &Server, path: &str, body: &str, key: Option<&str>) -> Answer {
+    let mut request = agent().post(format!("{}{path}", server.base)).content_type("application/json");
     if let Some(key) = key {
         request = request.header("Authorization", format!("Bearer {key}"));
     }
@@ -389,6 +399,110 @@ fn no_keys_and_a_public_address_is_refused() {
     // Keys make a public address acceptable.
     let server = start(command(&config, &[], &[("LLMROUTER_SERVER_KEYS", CLIENT_KEY)]));
     assert!(server.base.starts_with("http://0.0.0.0:"), "{}", server.base);
+}
+
+/// The local addresses (hex, as the kernel writes them) listening on TCP `port`, from
+/// `/proc/net/tcp` and `/proc/net/tcp6`.
+#[cfg(target_os = "linux")]
+fn listening_addresses(port: u16) -> Vec<String> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            // sl local_address rem_address st ...; st 0A is LISTEN.
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let Some((ip, hex_port)) = fields.get(1).and_then(|a| a.split_once(':')) else { continue };
+            if fields.get(3) == Some(&"0A") && u16::from_str_radix(hex_port, 16) == Ok(port) {
+                found.push(ip.to_owned());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn chat_binds_only_loopback_and_prints_the_page_url() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("chat");
+    // `serve` refuses this host without keys; `chat` binds 127.0.0.1 whatever the section says.
+    let config = write_config(&dir, &upstream, "  host: 0.0.0.0\n");
+    let server = start(subcommand("chat", "smallest_llm", &config, &[], &[]));
+    assert!(server.base.starts_with("http://127.0.0.1:"), "{}", server.base);
+    let err = wait_for_lines(&server, "chat page: ", 1);
+    assert!(err.lines().any(|l| l == format!("chat page: {}/", server.base)), "{err}");
+    assert!(err.contains("llmrouter chat: router `smallest_llm`, no client keys"), "{err}");
+    #[cfg(target_os = "linux")]
+    {
+        let port: u16 = server.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        assert_eq!(listening_addresses(port), ["0100007F"], "only 127.0.0.1 listens on {port}");
+    }
+    let page = get(&server, "/");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(page.body.starts_with("<!doctype html>") && page.body.trim_end().ends_with("</html>"));
+    for endpoint in ["/v1/route", "/v1/chat/completions", "/v1/models", "text/event-stream"] {
+        assert!(page.body.contains(endpoint), "the page uses {endpoint}");
+    }
+    assert!(!page.body.contains("http://") && !page.body.contains("https://"), "the page names no other origin");
+    let policy = page.header("content-security-policy").expect("a content security policy");
+    assert!(policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"), "{policy}");
+    // The chat works as serve's does.
+    let answer = post(&server, r#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#, None);
+    assert_eq!((answer.status, answer.header("x-llmrouter-model")), (200, Some("small")), "{}", answer.body);
+    // `chat` has no --host (nor --insecure-no-auth): clap refuses it.
+    let mut child = subcommand("chat", "smallest_llm", &config, &["--host", "0.0.0.0"], &[]).spawn().expect("run");
+    assert_eq!(wait_exit(&mut child, 60), Some(2));
+}
+
+#[test]
+fn route_answers_the_decision_and_ranking_without_calling_a_model() {
+    let upstream = MockServer::start(|_| Reply::Answer);
+    let dir = temp_dir("route");
+    let server = start(command(&write_config(&dir, &upstream, ""), &[], &[("LLMROUTER_SERVER_KEYS", CLIENT_KEY)]));
+    let route = |body: &str, key: Option<&str>| post_to(&server, "/v1/route", body, key);
+    let body = r#"{"model": "auto", "messages": [{"role": "user", "content": "What is 2+2?"}], "stream": true}"#;
+    assert_error(&route(body, None), 401, "invalid_api_key");
+    assert_error(&route(body, Some("client-key-5b9f")), 401, "invalid_api_key");
+    let answer = route(body, Some(CLIENT_KEY));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let v = answer.json();
+    assert_eq!(
+        (v["object"].as_str(), v["router"].as_str(), v["model"].as_str()),
+        (Some("llmrouter.route"), Some("smallest_llm"), Some("small"))
+    );
+    assert!(v["route_us"].is_u64(), "{v}");
+    // A baseline ranks only its choice, with no score and no cost.
+    assert_eq!(v["ranking"], json!([{"model": "small", "predicted_score": null, "estimated_cost": null}]), "{v}");
+    assert_eq!(
+        (answer.header("x-llmrouter-model"), answer.header("x-llmrouter-router")),
+        (Some("small"), Some("smallest_llm"))
+    );
+    // A candidate key is answered with that candidate, unrouted.
+    let named = route(r#"{"model": "large", "messages": [{"role": "user", "content": "x"}]}"#, Some(CLIENT_KEY));
+    assert_eq!(named.status, 200, "{}", named.body);
+    let v = named.json();
+    assert_eq!(
+        (v["router"].clone(), v["model"].clone(), v["ranking"][0]["model"].clone()),
+        (Value::Null, json!("large"), json!("large"))
+    );
+    assert_error(
+        &route(r#"{"model": "nope", "messages": [{"role": "user", "content": "x"}]}"#, Some(CLIENT_KEY)),
+        404,
+        "model_not_found",
+    );
+    let bad = assert_error(&route(r#"{"model": "auto"}"#, Some(CLIENT_KEY)), 400, "invalid_request");
+    assert_eq!(bad["param"], "messages");
+    assert_eq!(upstream.requests().len(), 0, "routing called no model");
+    // The page needs no key; what it calls does.
+    assert_eq!(agent().get(format!("{}/", server.base)).call().expect("request").status().as_u16(), 200);
+
+    // The chat route's rate limit applies: one bucket for both.
+    let config = write_config(&dir, &upstream, "  rate_limit_rpm: 1\n");
+    let limited = start(command(&config, &[], &[]));
+    assert_eq!(post_to(&limited, "/v1/route", body, None).status, 200);
+    assert_error(&post(&limited, body, None), 429, "rate_limit_exceeded");
+    assert_error(&post_to(&limited, "/v1/route", body, None), 429, "rate_limit_exceeded");
+    assert_eq!(upstream.requests().len(), 0);
 }
 
 #[test]

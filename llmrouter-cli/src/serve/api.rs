@@ -1,6 +1,16 @@
 //! `serve`'s HTTP API, in OpenAI's wire format: `POST /v1/chat/completions`, `GET /v1/models`,
 //! `GET /health`, `GET /ready` and `GET /metrics`; client-key authentication of `/v1/*` and
-//! `/metrics`; errors as `{"error": {"message", "type", "param", "code"}}`.
+//! `/metrics`; errors as `{"error": {"message", "type", "param", "code"}}`. Two endpoints of our
+//! own serve the chat page: `GET /` (the page, [`super::page`]; no key) and `POST /v1/route`.
+//!
+//! `POST /v1/route` takes a chat request's body and answers the routing decision without calling
+//! any model, under the same key, rate and concurrency limits as chat completions:
+//! `{"object": "llmrouter.route", "router": "knnrouter", "model": "small", "route_us": 41,
+//! "ranking": [{"model": "small", "predicted_score": 0.9, "estimated_cost": 0.00001}, ...],
+//! "extras": {"cost_weight": 0.0}}`. The ranking starts with the chosen model, then the rest of
+//! the decision's `ranking`; `predicted_score` and `estimated_cost` (USD) are `null` where the
+//! router gives none (the baselines rank only their choice). A candidate key as `model` is
+//! answered with that candidate and `router: null`, as chat completions would call it.
 
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
@@ -9,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -165,12 +176,8 @@ const OVERLOADED_RETRY_AFTER: u32 = 1;
 /// The application: routes, authentication and the body limit.
 pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> axum::Router {
     let v1 = axum::Router::new()
-        .route(
-            "/v1/chat/completions",
-            post(chat_completions)
-                .layer(middleware::from_fn_with_state(Arc::clone(&state), limit_concurrency))
-                .layer(middleware::from_fn_with_state(Arc::clone(&state), limit_rate)),
-        )
+        .route("/v1/chat/completions", limited(&state, chat_completions))
+        .route("/v1/route", limited(&state, route_only))
         .route("/v1/models", get(models))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate));
@@ -178,6 +185,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> axum::Router {
         .merge(v1)
         .route("/health", get(|| async { json_response(StatusCode::OK, &json!({"status": "ok"})) }))
         .route("/ready", get(ready))
+        .route("/", get(super::page::page))
         .fallback(|| async {
             error(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", None, "no such endpoint")
         })
@@ -193,6 +201,17 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> axum::Router {
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), track))
         .with_state(state)
+}
+
+/// `POST` to `handler` behind the rate limit, then the concurrency limit.
+fn limited<H, T>(state: &Arc<AppState>, handler: H) -> axum::routing::MethodRouter<Arc<AppState>>
+where
+    H: Handler<T, Arc<AppState>>,
+    T: 'static,
+{
+    post(handler)
+        .layer(middleware::from_fn_with_state(Arc::clone(state), limit_concurrency))
+        .layer(middleware::from_fn_with_state(Arc::clone(state), limit_rate))
 }
 
 /// A JSON response.
@@ -430,63 +449,79 @@ fn routed_text(body: &Map<String, Value>, route_on: RouteOn) -> Option<String> {
     }
 }
 
+/// The body of a chat request, read and checked; the error is the response to send.
+#[allow(clippy::result_large_err)]
+fn read_request(body: Result<Bytes, BytesRejection>) -> Result<ChatRequest, Response> {
+    let bytes = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "request_too_large" } else { "invalid_body" };
+        error(status, "invalid_request_error", code, None, &rejection.body_text())
+    })?;
+    parse_request(&bytes)
+}
+
+/// Who answers a request: the router's choice, or the candidate it names.
+enum Target<'a> {
+    /// `model` was `auto` or the router's name: the decision, its time and the chosen candidate.
+    Routed(RouteDecision, Duration, &'a Candidate),
+    /// `model` was this candidate's key.
+    Named(&'a Candidate),
+}
+
+/// Decides who answers `request` (routing it when it asks for the router), noting the routing
+/// time and the prompt in `outcome`; the error is the response to send (400, 404 or 500).
+async fn target<'a>(
+    state: &'a Arc<AppState>,
+    request: &ChatRequest,
+    outcome: &mut Outcome,
+) -> Result<Target<'a>, Response> {
+    let routes = request.model == "auto" || request.model == state.router_name;
+    outcome.routed = routes;
+    outcome.prompt = state.log_prompts.then(|| routed_text(&request.body, state.route_on)).flatten();
+    if !routes {
+        let message = || {
+            format!(
+                "the model `{}` does not exist: use \"auto\", \"{}\" or a candidate ({})",
+                request.model,
+                state.router_name,
+                state.candidates.names().join(", ")
+            )
+        };
+        let candidate = state.candidates.get(&request.model).ok_or_else(|| {
+            error(StatusCode::NOT_FOUND, "invalid_request_error", "model_not_found", Some("model"), &message())
+        })?;
+        outcome.model = state.candidates.index_of(&candidate.name);
+        return Ok(Target::Named(candidate));
+    }
+    let Some(text) = routed_text(&request.body, state.route_on).filter(|t| !t.trim().is_empty()) else {
+        return Err(bad_request("messages", "`messages` has no user message with text to route on"));
+    };
+    let (decision, took) = route(state, text).await?;
+    state.metrics.routing.observe(took);
+    outcome.route_us = Some(took.as_micros() as u64);
+    let Some(chosen) = state.candidates.get(&decision.model_name) else {
+        let message = format!("the router chose `{}`, which is not a candidate", decision.model_name);
+        return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, &message));
+    };
+    outcome.model = state.candidates.index_of(&chosen.name);
+    Ok(Target::Routed(decision, took, chosen))
+}
+
 /// `POST /v1/chat/completions`.
 async fn chat_completions(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let bytes = match body {
-        Ok(bytes) => bytes,
-        Err(rejection) => {
-            let status = rejection.status();
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "request_too_large" } else { "invalid_body" };
-            return error(status, "invalid_request_error", code, None, &rejection.body_text());
-        }
-    };
-    let request = match parse_request(&bytes) {
+    let request = match read_request(body) {
         Ok(request) => request,
         Err(response) => return response,
     };
-    let routes = request.model == "auto" || request.model == state.router_name;
-    let mut outcome = Outcome {
-        routed: routes,
-        prompt: state.log_prompts.then(|| routed_text(&request.body, state.route_on)).flatten(),
-        ..Outcome::default()
-    };
-    let (order, route_time): (Vec<&Candidate>, Duration) = if routes {
-        let Some(text) = routed_text(&request.body, state.route_on).filter(|t| !t.trim().is_empty()) else {
-            return bad_request("messages", "`messages` has no user message with text to route on");
-        };
-        let decision = match route(&state, text).await {
-            Ok(decided) => decided,
-            Err(response) => return response,
-        };
-        let (decision, took) = decision;
-        state.metrics.routing.observe(took);
-        outcome.route_us = Some(took.as_micros() as u64);
-        let Some(chosen) = state.candidates.get(&decision.model_name) else {
-            let message = format!("the router chose `{}`, which is not a candidate", decision.model_name);
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, &message);
-        };
-        let mut order = vec![chosen];
-        order.extend(fallback_order(&decision, &state.candidates).into_iter().take(state.max_fallbacks));
-        (order, took)
-    } else {
-        match state.candidates.get(&request.model) {
-            Some(candidate) => (vec![candidate], Duration::ZERO),
-            None => {
-                let message = format!(
-                    "the model `{}` does not exist: use \"auto\", \"{}\" or a candidate ({})",
-                    request.model,
-                    state.router_name,
-                    state.candidates.names().join(", ")
-                );
-                return error(
-                    StatusCode::NOT_FOUND,
-                    "invalid_request_error",
-                    "model_not_found",
-                    Some("model"),
-                    &message,
-                );
-            }
+    let mut outcome = Outcome::default();
+    let (order, route_time): (Vec<&Candidate>, Duration) = match target(&state, &request, &mut outcome).await {
+        Ok(Target::Routed(decision, took, chosen)) => {
+            let mut order = vec![chosen];
+            order.extend(fallback_order(&decision, &state.candidates).into_iter().take(state.max_fallbacks));
+            (order, took)
         }
+        Ok(Target::Named(candidate)) => (vec![candidate], Duration::ZERO),
+        Err(response) => return response,
     };
     let mut response = forward(&state, request, &order, &mut outcome).await;
     response.extensions_mut().insert(outcome);
@@ -496,6 +531,66 @@ async fn chat_completions(State(state): State<Arc<AppState>>, body: Result<Bytes
     }
     headers.insert("x-llmrouter-route-us", HeaderValue::from(route_time.as_micros() as u64));
     response
+}
+
+/// `POST /v1/route`: who would answer this chat request, and the router's ranking, without
+/// calling any model (see the module docs for the answer's shape).
+async fn route_only(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
+    let request = match read_request(body) {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let mut outcome = Outcome::default();
+    let (value, model, took) = match target(&state, &request, &mut outcome).await {
+        Ok(Target::Routed(decision, took, chosen)) => {
+            (route_answer(Some(&state.router_name), &chosen.name, &decision.extras, took), chosen.name.as_str(), took)
+        }
+        Ok(Target::Named(candidate)) => {
+            (route_answer(None, &candidate.name, &Map::new(), Duration::ZERO), candidate.name.as_str(), Duration::ZERO)
+        }
+        Err(response) => return response,
+    };
+    let mut response = json_response(StatusCode::OK, &value);
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(model) {
+        headers.insert("x-llmrouter-model", v);
+    }
+    if let (true, Ok(v)) = (outcome.routed, HeaderValue::from_str(&state.router_name)) {
+        headers.insert("x-llmrouter-router", v);
+    }
+    headers.insert("x-llmrouter-route-us", HeaderValue::from(took.as_micros() as u64));
+    response.extensions_mut().insert(outcome);
+    response
+}
+
+/// The answer of `POST /v1/route` for a decision of `model` with these extras: the chosen model
+/// first, then the rest of the `ranking` extra, each with its `predicted_scores` and
+/// `estimated_costs` entry (`null` when absent), and the other extras.
+fn route_answer(router: Option<&str>, model: &str, extras: &Map<String, Value>, took: Duration) -> Value {
+    let ranked = extras.get("ranking").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let mut order = vec![model];
+    for name in ranked.iter().filter_map(Value::as_str) {
+        if !order.contains(&name) {
+            order.push(name);
+        }
+    }
+    let number = |key: &str, model: &str| {
+        extras.get(key).and_then(|m| m.get(model)).filter(|v| v.is_number()).cloned().unwrap_or(Value::Null)
+    };
+    let ranking: Vec<Value> = order
+        .iter()
+        .map(|m| {
+            json!({"model": m, "predicted_score": number("predicted_scores", m),
+                   "estimated_cost": number("estimated_costs", m)})
+        })
+        .collect();
+    let rest: Map<String, Value> = extras
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "ranking" | "predicted_scores" | "estimated_costs"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    json!({"object": "llmrouter.route", "router": router, "model": model,
+           "route_us": took.as_micros() as u64, "ranking": ranking, "extras": rest})
 }
 
 /// Routes `text` off the async workers (a router may take milliseconds), timing the decision.
@@ -647,6 +742,34 @@ mod tests {
             routed_text(&body, RouteOn::Conversation).as_deref(),
             Some("system: be brief\nuser: first\nassistant: ok\nuser: second")
         );
+    }
+
+    #[test]
+    fn the_route_answer_puts_the_choice_first_with_its_score_and_cost() {
+        let extras: Map<String, Value> = serde_json::from_value(json!({
+            "ranking": ["b", "a", "c"], "predicted_scores": {"a": 0.9, "b": 0.8, "c": 0.1},
+            "estimated_costs": {"a": 0.002, "b": 0.0001}, "cost_weight": 0.5,
+        }))
+        .expect("extras");
+        let v = route_answer(Some("r"), "b", &extras, Duration::from_micros(41));
+        assert_eq!(
+            v["ranking"],
+            json!([{"model": "b", "predicted_score": 0.8, "estimated_cost": 0.0001},
+                   {"model": "a", "predicted_score": 0.9, "estimated_cost": 0.002},
+                   {"model": "c", "predicted_score": 0.1, "estimated_cost": null}])
+        );
+        assert_eq!(
+            (v["router"].as_str(), v["model"].as_str(), v["route_us"].as_u64()),
+            (Some("r"), Some("b"), Some(41))
+        );
+        assert_eq!(v["extras"], json!({"cost_weight": 0.5}));
+        // A choice the ranking puts elsewhere still comes first; no ranking: the choice alone.
+        let v = route_answer(Some("r"), "c", &extras, Duration::ZERO);
+        let order: Vec<&str> =
+            v["ranking"].as_array().expect("list").iter().filter_map(|r| r["model"].as_str()).collect();
+        assert_eq!(order, ["c", "b", "a"]);
+        let v = route_answer(None, "x", &Map::new(), Duration::ZERO);
+        assert_eq!(v["ranking"], json!([{"model": "x", "predicted_score": null, "estimated_cost": null}]));
     }
 
     #[test]

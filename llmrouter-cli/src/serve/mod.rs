@@ -6,7 +6,8 @@
 //! - [`sse`]: relaying a streamed answer chunk by chunk;
 //! - [`limits`]: the concurrency limit and its queue, the per-key rate limit;
 //! - [`metrics`]: the counters and histograms of `GET /metrics`;
-//! - [`reload`]: SIGHUP builds the router again from its model file, keeping the old on an error.
+//! - [`reload`]: SIGHUP builds the router again from its model file, keeping the old on an error;
+//! - [`page`]: the chat page of `GET /` (and of `llmrouter chat`, which is this server on loopback).
 //!
 //! The router is built once before the port is bound; each routed request decides on a blocking
 //! thread (`spawn_blocking`), so a slow router never stalls the async workers. No keys and a
@@ -19,6 +20,7 @@
 mod api;
 mod limits;
 mod metrics;
+mod page;
 mod reload;
 mod settings;
 mod sse;
@@ -46,7 +48,20 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// `llmrouter serve`.
 pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
+    start(args, quiet, false)
+}
+
+/// `llmrouter chat`: the same server, bound to 127.0.0.1 whatever the config says, and the line
+/// `chat page: URL` printed after `listening on`.
+pub fn chat(args: &crate::cli::ChatArgs, quiet: bool) -> Result<()> {
+    start(&args.to_serve(), quiet, true)
+}
+
+/// Builds the router, binds, and serves until SIGINT or SIGTERM; `chat` names the command and
+/// prints the chat page's URL.
+fn start(args: &ServeArgs, quiet: bool, chat: bool) -> Result<()> {
     let registration = crate::plugins::find(&args.router)?;
     let meta = MetaRouter::from_yaml(&args.config, registration.name)?;
     let section: settings::ServeSection = meta.config.section("serve")?;
@@ -109,9 +124,13 @@ pub fn run(args: &ServeArgs, quiet: bool) -> Result<()> {
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let bound = listener.local_addr().context("the bound address")?;
         let auth = if settings.keys.is_empty() { "no client keys" } else { "client keys required" };
-        output::info(quiet, &format!("llmrouter serve: router `{router_name}`, {auth}"));
+        let command = if chat { "chat" } else { "serve" };
+        output::info(quiet, &format!("llmrouter {command}: router `{router_name}`, {auth}"));
         // Always printed: scripts and tests read the port from it.
         eprintln!("listening on http://{bound}");
+        if chat {
+            eprintln!("chat page: http://{bound}/");
+        }
         let header_timeout = settings.header_timeout;
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let stop = shutdown_signal();
