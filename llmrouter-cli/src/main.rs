@@ -9,6 +9,7 @@
 mod batch;
 mod calibrate;
 mod cli;
+mod client;
 mod eval;
 mod infer;
 mod list;
