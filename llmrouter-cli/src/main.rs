@@ -26,11 +26,6 @@ mod warnings;
 
 use std::process::ExitCode;
 
-// A dev-dependency of the integration tests (their HTTP client); the unit tests of this binary
-// are compiled with it too, and do not use it.
-#[cfg(test)]
-use ureq as _;
-
 use clap::Parser;
 
 fn main() -> ExitCode {

@@ -62,6 +62,7 @@ impl std::fmt::Debug for ApiKeys {
 
 impl ApiKeys {
     /// No keys: requests are sent without `Authorization` (local servers need none).
+    #[cfg(test)]
     pub fn none() -> Self {
         ApiKeys { api_keys: None, per_variable: BTreeMap::new(), secrets: Vec::new() }
     }
