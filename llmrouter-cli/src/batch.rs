@@ -5,8 +5,9 @@
 //! anything is spent); then `concurrency` tasks on the tokio runtime take the routed queries in
 //! order and call the models through one shared [`Client`] (one connection pool). The main thread
 //! writes each result as one JSON line (`index` is the query's position in the input) the moment
-//! it arrives, and flushes it. This is the one output of `llmrouter` that is not written atomically, by design: an
-//! interrupted run keeps every answer it paid for, and `--resume` continues from there.
+//! it arrives, and flushes it. This is the one output of `llmrouter` that is not written
+//! atomically, by design: an interrupted run keeps every answer it paid for, and `--resume`
+//! continues from there.
 //!
 //! `--resume` reads the output file back: it keeps the successful lines whose `index` and
 //! `query` match the input, drops failed lines, repeats and a line cut off by the interruption

@@ -120,12 +120,14 @@ impl Client {
         })
         .to_string();
         let (reply, attempts) = self.send(candidate, body.into(), false).await;
+        let malformed = |message: String| CallError::Malformed {
+            url: self.url_for(candidate).unwrap_or_default(),
+            message: self.redact(&message),
+        };
         let result = match reply {
-            Ok(Reply::Json(answer)) => completion_of(answer).map_err(|message| CallError::Malformed {
-                url: self.url_for(candidate).unwrap_or_default(),
-                message: self.redact(&message),
-            }),
-            Ok(Reply::Stream { .. }) => unreachable!("a stream is only returned when asked for"),
+            Ok(Reply::Json(answer)) => completion_of(answer).map_err(malformed),
+            // `send` streams only when asked to; should a stream come anyway, it is no answer here.
+            Ok(Reply::Stream { .. }) => Err(malformed("an event stream, where a JSON answer was asked for".to_owned())),
             Err(e) => Err(e),
         };
         CallReport { result, attempts }
