@@ -2,11 +2,12 @@
 //! completes, a progress bar, a summary, and `--resume`.
 //!
 //! Every query is routed first (routing is local and fast, and a bad input file is refused before
-//! anything is spent); then `concurrency` worker threads take the routed queries in order and
-//! call the models through one shared [`ChatClient`]. The main thread writes each result as one
-//! JSON line (`index` is the query's position in the input) the moment it arrives, and flushes
-//! it. This is the one output of `llmrouter` that is not written atomically, by design: an
-//! interrupted run keeps every answer it paid for, and `--resume` continues from there.
+//! anything is spent); then `concurrency` tasks on the tokio runtime take the routed queries in
+//! order and call the models through one shared [`Client`] (one connection pool). The main thread
+//! writes each result as one JSON line (`index` is the query's position in the input) the moment
+//! it arrives, and flushes it. This is the one output of `llmrouter` that is not written
+//! atomically, by design: an interrupted run keeps every answer it paid for, and `--resume`
+//! continues from there.
 //!
 //! `--resume` reads the output file back: it keeps the successful lines whose `index` and
 //! `query` match the input, drops failed lines, repeats and a line cut off by the interruption
@@ -17,12 +18,14 @@ use std::fs::OpenOptions;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use llmrouter_core::{Candidates, ChatClient, InferResult, Progress, QueryInput, Router};
+use llmrouter_core::{Candidates, Progress, QueryInput, Router};
+use tokio::runtime::Runtime;
 
+use crate::client::{Client, InferResult};
 use crate::output;
 use crate::progress::Bar;
 use crate::routing::route_all;
@@ -45,7 +48,8 @@ pub struct Settings<'a> {
 pub fn run(
     router: &dyn Router,
     candidates: &Candidates,
-    client: &ChatClient,
+    client: &Arc<Client>,
+    runtime: &Runtime,
     queries: &[QueryInput],
     settings: &Settings,
 ) -> Result<()> {
@@ -67,30 +71,39 @@ pub fn run(
     let bar = Bar::new(settings.quiet || (settings.output.is_none() && std::io::stdout().is_terminal()));
     bar.begin(pending.len() as u64, "answering");
     let mut summary = Summary::default();
-    let queue = Mutex::new(pending.into_iter().zip(decisions));
-    let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<InferResult>();
-    let written: Result<()> = std::thread::scope(|scope| {
-        for _ in 0..settings.concurrency.max(1) {
-            let (tx, queue, stop) = (tx.clone(), &queue, &stop);
-            scope.spawn(move || {
+    let queue = Arc::new(Mutex::new(pending.into_iter().zip(decisions)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let candidates = Arc::new(candidates.clone());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<InferResult>();
+    let workers: Vec<_> = (0..settings.concurrency.max(1))
+        .map(|_| {
+            let (tx, queue, stop) = (tx.clone(), Arc::clone(&queue), Arc::clone(&stop));
+            let (client, candidates, max_fallbacks) =
+                (Arc::clone(client), Arc::clone(&candidates), settings.max_fallbacks);
+            runtime.spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let Some((index, decision)) = queue.lock().ok().and_then(|mut q| q.next()) else { break };
-                    let mut result = client.answer(decision, candidates, settings.max_fallbacks);
+                    let mut result = client.answer(decision, &candidates, max_fallbacks).await;
                     result.index = Some(index);
                     if tx.send(result).is_err() {
                         break;
                     }
                 }
-            });
-        }
-        drop(tx);
-        for result in rx {
+            })
+        })
+        .collect();
+    drop(tx);
+    let written: Result<()> = runtime.block_on(async {
+        while let Some(result) = rx.recv().await {
             let line = serde_json::to_string(&result)? + "\n";
             let write = sink.write_all(line.as_bytes()).and_then(|()| sink.flush());
             if let Err(e) = write {
                 // Let the workers finish the calls in flight and take no more.
                 stop.store(true, Ordering::Relaxed);
+                drop(rx);
+                for worker in workers {
+                    let _ = worker.await;
+                }
                 let target = settings.output.map_or("standard output".to_owned(), |p| p.display().to_string());
                 return Err(anyhow::Error::new(e).context(format!("writing a result to {target}")));
             }

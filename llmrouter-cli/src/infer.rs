@@ -1,16 +1,15 @@
 //! `llmrouter infer`: route one query or a file of queries and, without `--route-only`, send each
-//! to the chosen model (through `llmrouter_core::client`) and report its answer.
+//! to the chosen model (through [`crate::client`], on a tokio runtime) and report its answer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use llmrouter_core::client::fallback_order;
-use llmrouter_core::{
-    ApiKeys, Candidates, ChatClient, ClientOptions, InferResult, MetaRouter, QueryInput, RouteDecision, Router,
-};
+use llmrouter_core::{Candidates, MetaRouter, QueryInput, RouteDecision, Router};
 
 use crate::batch;
 use crate::cli::{AnswerFormat, InferArgs};
+use crate::client::{ApiKeys, Client, ClientOptions, InferResult, fallback_order};
 use crate::output;
 use crate::routing::route_all;
 use crate::warnings::{warn_ignored, warn_stale_model};
@@ -37,12 +36,15 @@ pub fn run(args: &InferArgs, quiet: bool) -> Result<()> {
         pool_per_host: usize::from(args.concurrency),
         ..ClientOptions::default()
     };
-    let client = ChatClient::new(options, keys, default_endpoint);
+    let client = Arc::new(
+        Client::new(options, keys, default_endpoint).context("setting up TLS with the platform's certificates")?,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let max_fallbacks = if args.fallback { args.max_fallbacks } else { 0 };
     match (&args.query, &args.input) {
         (Some(query), _) => {
             let decision = router.route_single(&QueryInput::new(query.as_str()))?;
-            answer_one(args, &client, &candidates, decision, max_fallbacks, quiet)
+            answer_one(args, &client, &runtime, &candidates, decision, max_fallbacks, quiet)
         }
         (None, Some(input)) => {
             let queries = llmrouter_core::data::read_queries(input)?;
@@ -53,7 +55,7 @@ pub fn run(args: &InferArgs, quiet: bool) -> Result<()> {
                 output: args.output.as_deref(),
                 quiet,
             };
-            batch::run(router.as_ref(), &candidates, &client, &queries, &settings)
+            batch::run(router.as_ref(), &candidates, &client, &runtime, &queries, &settings)
         }
         (None, None) => bail!("give --query or --input"),
     }
@@ -96,7 +98,8 @@ fn route_only(args: &InferArgs, router: &dyn Router, quiet: bool) -> Result<()> 
 /// Answers one query: prints the answer (or the JSON result), and fails when no model answered.
 fn answer_one(
     args: &InferArgs,
-    client: &ChatClient,
+    client: &Client,
+    runtime: &tokio::runtime::Runtime,
     candidates: &Candidates,
     decision: RouteDecision,
     max_fallbacks: usize,
@@ -110,7 +113,7 @@ fn answer_one(
             eprintln!("fallback: {}", next.join(", "));
         }
     }
-    let result = client.answer(decision, candidates, max_fallbacks);
+    let result = runtime.block_on(client.answer(decision, candidates, max_fallbacks));
     if args.verbose {
         eprint!("{}", details(&result));
     } else if result.success && !result.fallback_from.is_empty() {

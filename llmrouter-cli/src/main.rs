@@ -9,6 +9,7 @@
 mod batch;
 mod calibrate;
 mod cli;
+mod client;
 mod eval;
 mod infer;
 mod list;
@@ -24,11 +25,6 @@ mod train;
 mod warnings;
 
 use std::process::ExitCode;
-
-// A dev-dependency of the integration tests (their HTTP client); the unit tests of this binary
-// are compiled with it too, and do not use it.
-#[cfg(test)]
-use ureq as _;
 
 use clap::Parser;
 

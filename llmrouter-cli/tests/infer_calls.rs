@@ -201,6 +201,37 @@ fn timeouts_are_retried_then_reported() {
     assert_eq!(server.count("slow"), 2);
 }
 
+/// A connection that is never set up hits the connect timeout, is retried, and is reported as a
+/// timeout naming it.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_connect_timeout_is_retried_then_reported() {
+    // A listener that never accepts, with a backlog of 1: once its queue is full, Linux drops new
+    // SYNs, so a connection attempt hangs until the client gives up.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let listener = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(([127, 0, 0, 1], 0).into()).expect("bind");
+        socket.listen(1).expect("listen").into_std().expect("std listener")
+    });
+    let address = listener.local_addr().expect("address");
+    let mut held = Vec::new();
+    while let Ok(stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)) {
+        held.push(stream);
+        assert!(held.len() < 64, "the listen queue never filled");
+    }
+    let dir = temp_dir("connect-timeout");
+    std::fs::write(dir.join("llm.json"), r#"{"small": {"size": "1B", "model": "org/small"}}"#).expect("llm data");
+    let config = dir.join("config.yaml");
+    let yaml =
+        format!("data_path:\n  llm_data: {}\napi_endpoint: http://{address}/v1\n", dir.join("llm.json").display());
+    std::fs::write(&config, yaml).expect("config");
+    let args = ["--query", "hi", "--connect-timeout", "0.3", "--retries", "1", "--backoff-ms", "1"];
+    let o = infer(&config, &args, None);
+    fails_with(&o, &["timed out", "no connection within the connect timeout of 0.3 s", "after 2 attempts"]);
+    drop((held, listener));
+}
+
 #[test]
 fn a_malformed_answer_is_a_failure() {
     let server = MockServer::start(|_| Reply::Malformed);

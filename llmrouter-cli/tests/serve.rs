@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{MockServer, Reply};
+use support::{MockServer, Reply, http};
 
 /// The upstream API key (`API_KEYS`): sent upstream, never shown to a client.
 const UPSTREAM_SECRET: &str = "sk-upstream-SECRET-77a1";
@@ -122,18 +122,10 @@ fn start(cmd: Command) -> Server {
     try_start(cmd).unwrap_or_else(|(code, err)| panic!("serve did not start (exit {code:?}):\n{err}"))
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .new_agent()
-}
-
 /// A response: status, headers we read, body.
 struct Answer {
     status: u16,
-    headers: ureq::http::HeaderMap,
+    headers: hyper::HeaderMap,
     body: String,
 }
 
@@ -149,24 +141,30 @@ impl Answer {
 
 /// `POST {base}/v1/chat/completions` with `body` and, when given, `Authorization: Bearer KEY`.
 fn post(server: &Server, body: &str, key: Option<&str>) -> Answer {
+    post_to(server, "/v1/chat/completions", body.as_bytes().to_vec(), key)
+}
+
+/// [`post`] with any bytes as the body.
+fn post_bytes(server: &Server, body: Vec<u8>, key: Option<&str>) -> Answer {
     post_to(server, "/v1/chat/completions", body, key)
 }
 
-/// [`post`] to another path.
-fn post_to(server: &Server, path: &str, body: &str, key: Option<&str>) -> Answer {
-    let mut request = agent().post(format!("{}{path}", server.base)).content_type("application/json");
-    if let Some(key) = key {
-        request = request.header("Authorization", format!("Bearer {key}"));
+/// `POST {base}{path}` with `body` and, when given, `Authorization: Bearer KEY`.
+fn post_to(server: &Server, path: &str, body: Vec<u8>, key: Option<&str>) -> Answer {
+    let auth = key.map(|key| format!("Bearer {key}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(auth) = &auth {
+        headers.push(("Authorization", auth.as_str()));
     }
-    let mut response = request.send(body).expect("request");
-    let body = response.body_mut().read_to_string().expect("body");
-    Answer { status: response.status().as_u16(), headers: response.headers().clone(), body }
+    let response = http().request("POST", &format!("{}{path}", server.base), &headers, body);
+    let (status, headers) = (response.status, response.headers.clone());
+    Answer { status, headers, body: response.text() }
 }
 
 fn get(server: &Server, path: &str) -> Answer {
-    let mut response = agent().get(format!("{}{path}", server.base)).call().expect("request");
-    let body = response.body_mut().read_to_string().expect("body");
-    Answer { status: response.status().as_u16(), headers: response.headers().clone(), body }
+    let response = http().get(&format!("{}{path}", server.base), &[]);
+    let (status, headers) = (response.status, response.headers.clone());
+    Answer { status, headers, body: response.text() }
 }
 
 /// Asserts an OpenAI-shaped error with this status and code.
@@ -287,25 +285,17 @@ fn a_stream_is_relayed_as_it_arrives() {
     let request = json!({"model": "auto", "messages": [{"role": "user", "content": "stream please"}],
                          "stream": true, "stream_options": {"include_usage": true}});
     let sent = Instant::now();
-    let mut response = agent()
-        .post(format!("{}/v1/chat/completions", server.base))
-        .content_type("application/json")
-        .send(request.to_string())
-        .expect("request");
-    assert_eq!(response.status().as_u16(), 200);
-    assert_eq!(response.headers().get("x-llmrouter-model").and_then(|v| v.to_str().ok()), Some("small"));
-    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let url = format!("{}/v1/chat/completions", server.base);
+    let mut response = http().request("POST", &url, &[("Content-Type", "application/json")], request.to_string());
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("x-llmrouter-model"), Some("small"));
+    let content_type = response.header("content-type").unwrap_or_default();
     assert!(content_type.starts_with("text/event-stream"), "{content_type}");
-    let mut reader = response.body_mut().as_reader();
     let mut text = String::new();
     let mut first_at = None;
-    let mut buf = [0u8; 4096];
     for _ in 0..10_000 {
-        let n = reader.read(&mut buf).expect("read the stream");
-        if n == 0 {
-            break;
-        }
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        let Some(chunk) = response.chunk() else { break };
+        text.push_str(&String::from_utf8_lossy(&chunk));
         if first_at.is_none() && text.contains("chunk-one") {
             first_at = Some(sent.elapsed());
         }
@@ -359,8 +349,8 @@ fn client_keys_are_required_and_never_printed() {
     assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
     assert_error(&post(&server, body, Some("client-key-5b9f")), 401, "invalid_api_key");
     assert_error(&post(&server, body, Some("")), 401, "invalid_api_key");
-    let models = agent().get(format!("{}/v1/models", server.base)).call().expect("request");
-    assert_eq!(models.status().as_u16(), 401, "every /v1/* path needs a key");
+    let models = http().get(&format!("{}/v1/models", server.base), &[]);
+    assert_eq!(models.status, 401, "every /v1/* path needs a key");
     assert_eq!(upstream.requests().len(), 0, "nothing reached the upstream");
     for key in [CLIENT_KEY, "yaml-key-3c1d"] {
         let answer = post(&server, body, Some(key));
@@ -459,7 +449,7 @@ fn route_answers_the_decision_and_ranking_without_calling_a_model() {
     let upstream = MockServer::start(|_| Reply::Answer);
     let dir = temp_dir("route");
     let server = start(command(&write_config(&dir, &upstream, ""), &[], &[("LLMROUTER_SERVER_KEYS", CLIENT_KEY)]));
-    let route = |body: &str, key: Option<&str>| post_to(&server, "/v1/route", body, key);
+    let route = |body: &str, key: Option<&str>| post_to(&server, "/v1/route", body.as_bytes().to_vec(), key);
     let body = r#"{"model": "auto", "messages": [{"role": "user", "content": "What is 2+2?"}], "stream": true}"#;
     assert_error(&route(body, None), 401, "invalid_api_key");
     assert_error(&route(body, Some("client-key-5b9f")), 401, "invalid_api_key");
@@ -494,14 +484,14 @@ fn route_answers_the_decision_and_ranking_without_calling_a_model() {
     assert_eq!(bad["param"], "messages");
     assert_eq!(upstream.requests().len(), 0, "routing called no model");
     // The page needs no key; what it calls does.
-    assert_eq!(agent().get(format!("{}/", server.base)).call().expect("request").status().as_u16(), 200);
+    assert_eq!(get(&server, "/").status, 200);
 
     // The chat route's rate limit applies: one bucket for both.
     let config = write_config(&dir, &upstream, "  rate_limit_rpm: 1\n");
     let limited = start(command(&config, &[], &[]));
-    assert_eq!(post_to(&limited, "/v1/route", body, None).status, 200);
+    assert_eq!(post_to(&limited, "/v1/route", body.as_bytes().to_vec(), None).status, 200);
     assert_error(&post(&limited, body, None), 429, "rate_limit_exceeded");
-    assert_error(&post_to(&limited, "/v1/route", body, None), 429, "rate_limit_exceeded");
+    assert_error(&post_to(&limited, "/v1/route", body.as_bytes().to_vec(), None), 429, "rate_limit_exceeded");
     assert_eq!(upstream.requests().len(), 0);
 }
 
@@ -636,13 +626,11 @@ fn metrics_count_requests_latency_tokens_and_refusals_and_never_show_a_key() {
     let dir = temp_dir("metrics");
     let server = start(command(&write_config(&dir, &upstream, ""), &[], &[("LLMROUTER_SERVER_KEYS", CLIENT_KEY)]));
     let scrape = |key: Option<&str>| {
-        let mut request = agent().get(format!("{}/metrics", server.base));
-        if let Some(key) = key {
-            request = request.header("Authorization", format!("Bearer {key}"));
-        }
-        let mut response = request.call().expect("request");
-        let body = response.body_mut().read_to_string().expect("body");
-        (response.status().as_u16(), response.headers().get("content-type").cloned(), body)
+        let auth = key.map(|key| format!("Bearer {key}"));
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        let response = http().get(&format!("{}/metrics", server.base), &headers);
+        let (status, content_type) = (response.status, response.headers.get("content-type").cloned());
+        (status, content_type, response.text())
     };
     assert_eq!(scrape(None).0, 401, "/metrics needs the client key");
     let answer =
@@ -822,17 +810,7 @@ fn hostile_requests_get_errors_and_the_server_still_answers() {
     let mut bytes = br#"{"model": "auto", "messages": [{"role": "user", "content": ""#.to_vec();
     bytes.extend_from_slice(b"\xff\xfe\xc3");
     bytes.extend_from_slice(br#""}]}"#);
-    let mut response = agent()
-        .post(format!("{}/v1/chat/completions", server.base))
-        .content_type("application/json")
-        .send(&bytes[..])
-        .expect("request");
-    let body = response.body_mut().read_to_string().expect("body");
-    assert_error(
-        &Answer { status: response.status().as_u16(), headers: response.headers().clone(), body },
-        400,
-        "invalid_json",
-    );
+    assert_error(&post_bytes(&server, bytes, None), 400, "invalid_json");
 
     // 100,000 nested arrays: serde_json's recursion limit, not the stack.
     let nested = format!("{{\"model\": \"auto\", \"messages\": {}", "[".repeat(100_000));
@@ -889,12 +867,14 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
     let base = server.lock().expect("server").base.clone();
     let pid = server.lock().expect("server").child.id();
     let first = std::thread::spawn(move || {
-        let mut response = agent()
-            .post(format!("{base}/v1/chat/completions"))
-            .content_type("application/json")
-            .send(r#"{"model": "auto", "messages": [{"role": "user", "content": "slow"}]}"#)
-            .expect("request");
-        (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
+        let body = r#"{"model": "auto", "messages": [{"role": "user", "content": "slow"}]}"#;
+        let response = http().request(
+            "POST",
+            &format!("{base}/v1/chat/completions"),
+            &[("Content-Type", "application/json")],
+            body,
+        );
+        (response.status, response.text())
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     while upstream.requests().is_empty() {

@@ -11,23 +11,23 @@
 //! 4. [`config`]: LLMRouter-compatible YAML configs, path resolution, typed `hparam` sections.
 //! 5. [`data`]: candidate models (`llm_data`), query files and routing data in three layouts,
 //!    loaded into one [`data::RoutingTable`].
-//! 6. [`client`] (feature `client`, enabled by the CLI only): the OpenAI-compatible model client.
-//! 7. [`model`]: the model file's envelope ([`model::ModelFile`]: router, candidates, training
+//! 6. [`model`]: the model file's envelope ([`model::ModelFile`]: router, candidates, training
 //!    fingerprint, calibration, payload) and atomic writes.
-//! 8. [`meta`]: [`MetaRouter`], the part every router holds (config, candidates, the model file
+//! 7. [`meta`]: [`MetaRouter`], the part every router holds (config, candidates, the model file
 //!    read once).
-//! 9. [`embed`]: the [`embed::Embedder`] trait, the embedding-backend registry (`hashed`,
+//! 8. [`embed`]: the [`embed::Embedder`] trait, the embedding-backend registry (`hashed`,
 //!    `minilm`, any crate's own) and the embedding cache.
-//! 10. [`decision`]: the cost model, per-model [`decision::Predictions`], the cost-aware rule.
-//! 11. [`router`]: the [`Router`] and [`Trainer`] traits, [`ScorePredictor`] / [`ScoreRouter`]
+//! 9. [`decision`]: the cost model, per-model [`decision::Predictions`], the cost-aware rule.
+//! 10. [`router`]: the [`Router`] and [`Trainer`] traits, [`ScorePredictor`] / [`ScoreRouter`]
 //!     and [`Fit`] / [`FitTrainer`] (router plumbing written once), [`router::BySize`], the
 //!     training set.
-//! 12. [`registry`]: [`register_router!`] and name lookup over every compiled-in router.
-//! 13. [`eval`]: evaluation figures, cost-quality curves, budget calibration.
-//! 14. [`testing`] (feature `testing`, for router crates' `[dev-dependencies]`): the shared
+//! 11. [`registry`]: [`register_router!`] and name lookup over every compiled-in router.
+//! 12. [`eval`]: evaluation figures, cost-quality curves, budget calibration.
+//! 13. [`testing`] (feature `testing`, for router crates' `[dev-dependencies]`): the shared
 //!     conformance suite.
 //!
-//! Core never names a concrete router, and routing never does network I/O (only `client` does).
+//! Core never names a concrete router and does no network I/O: the model client lives in the CLI
+//! (`llmrouter-cli/src/client/`).
 
 pub mod error;
 pub mod names;
@@ -42,9 +42,6 @@ pub mod query;
 pub mod config;
 
 pub mod data;
-
-#[cfg(feature = "client")]
-pub mod client;
 
 pub mod model;
 
@@ -63,8 +60,6 @@ pub mod eval;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-#[cfg(feature = "client")]
-pub use client::{ApiKeys, CallError, ChatClient, ClientOptions, InferResult, Usage};
 pub use config::{Config, CostMix, MetricWeights};
 pub use data::{Candidate, Candidates, RoutingTable};
 pub use error::{Error, Result};

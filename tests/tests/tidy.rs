@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["query"],
     &["config"],
     &["data"],
-    &["client", "model"],
+    &["model"],
     &["meta"],
     &["embed"],
     &["decision"],

@@ -24,8 +24,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use llmrouter_core::client::fallback_order;
-use llmrouter_core::{CallError, Candidate, Candidates, QueryInput, RouteDecision};
+use llmrouter_core::{Candidate, Candidates, QueryInput, RouteDecision};
 use serde_json::{Map, Value, json};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
@@ -34,7 +33,7 @@ use super::metrics::{Metrics, Reason, Usage};
 use super::reload::LiveRouter;
 use super::settings::RouteOn;
 use super::sse::Relay;
-use super::upstream::{Reply, Upstream};
+use crate::client::{CallError, Client as ModelClient, REDACTED, Reply, fallback_order};
 
 /// Everything a request needs, shared by all of them.
 pub struct AppState {
@@ -44,8 +43,8 @@ pub struct AppState {
     pub router_name: String,
     /// The candidates of `llm_data`.
     pub candidates: Candidates,
-    /// The upstream client.
-    pub upstream: Upstream,
+    /// The model client.
+    pub upstream: ModelClient,
     /// The text routed on.
     pub route_on: RouteOn,
     /// Client keys; empty: no authentication.
@@ -624,7 +623,7 @@ async fn forward(state: &AppState, request: ChatRequest, order: &[&Candidate], o
         outcome.model = state.candidates.index_of(&candidate.name);
         body.insert("model".to_owned(), Value::String(candidate.model.clone()));
         let bytes = Bytes::from(Value::Object(body.clone()).to_string());
-        let (result, attempts) = state.upstream.call(candidate, bytes, request.stream).await;
+        let (result, attempts) = state.upstream.send(candidate, bytes, request.stream).await;
         let reply = match result {
             Ok(reply) => reply,
             Err(e) => {
@@ -636,10 +635,12 @@ async fn forward(state: &AppState, request: ChatRequest, order: &[&Candidate], o
             }
         };
         let mut response = match reply {
-            Reply::Json(bytes, usage) => {
+            Reply::Json(mut answer) => {
                 outcome.upstream_took = Some(started.elapsed());
-                outcome.usage = usage;
-                let mut r = Response::new(Body::from(bytes));
+                answer.insert("model".to_owned(), Value::String(candidate.name.clone()));
+                let answer = Value::Object(answer);
+                outcome.usage = Usage::from_answer(&answer);
+                let mut r = Response::new(Body::from(answer.to_string()));
                 r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 r
             }
@@ -687,7 +688,7 @@ fn redact_client_keys(text: &str, keys: &[String]) -> String {
     sorted.sort_by_key(|k| std::cmp::Reverse(k.len()));
     let mut out = text.to_owned();
     for key in sorted {
-        out = out.replace(key.as_str(), llmrouter_core::client::REDACTED);
+        out = out.replace(key.as_str(), REDACTED);
     }
     out
 }

@@ -2,7 +2,7 @@
 //!
 //! - [`settings`]: the config's `serve:` section, the flags over it, the client keys;
 //! - [`api`]: the endpoints, authentication and OpenAI-shaped errors;
-//! - [`upstream`]: the async client that calls the chosen model, with retries and fallback;
+//! - the model client (retries, fallback, redaction) is [`crate::client`], shared with `infer`;
 //! - [`sse`]: relaying a streamed answer chunk by chunk;
 //! - [`limits`]: the concurrency limit and its queue, the per-key rate limit;
 //! - [`metrics`]: the counters and histograms of `GET /metrics`;
@@ -24,15 +24,15 @@ mod page;
 mod reload;
 mod settings;
 mod sse;
-mod upstream;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use llmrouter_core::{ApiKeys, MetaRouter, Router};
+use llmrouter_core::{MetaRouter, Router};
 
 use crate::cli::ServeArgs;
+use crate::client::{ApiKeys, Client};
 use crate::output;
 use crate::warnings::{warn_ignored, warn_stale_model};
 
@@ -88,7 +88,7 @@ fn start(args: &ServeArgs, quiet: bool, chat: bool) -> Result<()> {
     let keys = ApiKeys::from_env(candidates.all())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
-        let upstream = upstream::Upstream::new(settings.client.clone(), keys, default_endpoint)
+        let upstream = Client::new(settings.client.clone(), keys, default_endpoint)
             .context("setting up TLS with the platform's certificates")?;
         let started = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let prices = candidates.all().iter().map(|c| (c.name.clone(), c.input_price, c.output_price)).collect();

@@ -6,10 +6,10 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use llmrouter_core::ClientOptions;
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
+use crate::client::ClientOptions;
 
 /// The variable holding client keys, comma-separated.
 pub const SERVER_KEYS_VAR: &str = "LLMROUTER_SERVER_KEYS";
@@ -164,6 +164,8 @@ impl Settings {
             backoff: Duration::from_millis(u.backoff_ms.unwrap_or(250)),
             max_backoff: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(30),
+            // Idle connections kept per upstream host, for the requests in flight at once.
+            pool_per_host: 64,
             ..ClientOptions::default()
         };
         let max_concurrency = section.max_concurrency.unwrap_or(256);

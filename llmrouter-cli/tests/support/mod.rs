@@ -2,12 +2,12 @@
 //! on 127.0.0.1 (an ephemeral port). Per request, a test's script decides what it does: answer,
 //! wait first, return an HTTP error (429 with `Retry-After`, 500, 401, ...), send malformed JSON,
 //! stream SSE events with pauses between them, or drop the connection without answering. Every
-//! request is logged for assertions.
+//! request is logged for assertions. [`http`] is the tests' own blocking HTTP client (hyper's).
 
 #![allow(dead_code)] // Each test file uses a different part of it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -221,5 +221,93 @@ impl hyper::body::Body for ChannelBody {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
         self.0.poll_recv(cx).map(|next| next.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
+    }
+}
+
+/// How long one request of [`Http`], or one read of its body, may take.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A blocking HTTP/1.1 client for the tests: hyper's pooled client on a runtime of its own. Every
+/// call is bounded by [`HTTP_TIMEOUT`]; a failure panics, naming the URL.
+pub struct Http {
+    runtime: tokio::runtime::Runtime,
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<Bytes>,
+    >,
+}
+
+/// The tests' one [`Http`] client, shared by every test of the process.
+pub fn http() -> &'static Http {
+    static HTTP: OnceLock<Http> = OnceLock::new();
+    HTTP.get_or_init(|| {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+        Http { runtime, client }
+    })
+}
+
+/// A response whose body is read on demand.
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The response headers.
+    pub headers: HeaderMap,
+    body: hyper::body::Incoming,
+}
+
+impl Http {
+    /// `method url` with `headers` and `body`; the response once its header is in.
+    pub fn request(&self, method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> HttpResponse {
+        let mut request = hyper::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(http_body_util::Full::new(body.into())).expect("a valid request");
+        let response = self
+            .runtime
+            .block_on(async { tokio::time::timeout(HTTP_TIMEOUT, self.client.request(request)).await })
+            .unwrap_or_else(|_| panic!("{method} {url}: no answer within {HTTP_TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let (parts, body) = response.into_parts();
+        HttpResponse { status: parts.status.as_u16(), headers: parts.headers, body }
+    }
+
+    /// `GET url`.
+    pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> HttpResponse {
+        self.request("GET", url, headers, Bytes::new())
+    }
+}
+
+impl HttpResponse {
+    /// Header `name`, when it is there and is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The next chunk of the body as it arrives; `None` at its end (or when it breaks off).
+    pub fn chunk(&mut self) -> Option<Bytes> {
+        use http_body_util::BodyExt;
+        loop {
+            let frame = http().runtime.block_on(async { tokio::time::timeout(HTTP_TIMEOUT, self.body.frame()).await });
+            match frame.expect("a chunk within the timeout")? {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => return Some(data),
+                    _ => continue,
+                },
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The rest of the body, as text (invalid UTF-8 replaced).
+    pub fn text(mut self) -> String {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = self.chunk() {
+            bytes.extend_from_slice(&chunk);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
