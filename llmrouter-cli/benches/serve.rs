@@ -19,6 +19,7 @@
 //! highest under load. Every loop is bounded in count and time, and the server is killed at the
 //! end, on error too.
 
+#[allow(dead_code)] // each bench uses part of it
 #[path = "support/mod.rs"]
 mod support;
 
