@@ -16,12 +16,27 @@ use anyhow::{Context, Result, bail};
 /// `--binary` the bench starts (building a bench also relinks the binary, with the
 /// dev-dependencies' features).
 pub fn run(root: &Path, name: &str, args: &[String]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let cargo = || {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+        // `cargo run` gave xtask the variables of its own package (`CARGO_PKG_NAME=xtask`, ...);
+        // build scripts that watch them (ring's) would rerun and rebuild half the tree, so the
+        // build sees the environment a user's shell has.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || matches!(&*key, "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE")
+            {
+                command.env_remove(&*key);
+            }
+        }
+        command.current_dir(root);
+        command
+    };
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let mut extra: Vec<String> = Vec::new();
     if name == "serve" && !args.iter().any(|a| a == "--binary") {
-        let status = Command::new(&cargo)
-            .current_dir(root)
+        let status = cargo()
             .args(["build", "--release", "-p", "llmrouter-cli"])
             .status()
             .context("running cargo build")?;
@@ -34,8 +49,7 @@ pub fn run(root: &Path, name: &str, args: &[String]) -> Result<()> {
         std::fs::copy(target_dir.join("release/llmrouter"), &binary).context("copying the release binary")?;
         extra = vec!["--binary".to_owned(), binary.display().to_string()];
     }
-    let output = Command::new(&cargo)
-        .current_dir(root)
+    let output = cargo()
         .args(["build", "--release", "-p", "llmrouter-cli", "--bench", name])
         .args(["--message-format", "json-render-diagnostics"])
         .stderr(std::process::Stdio::inherit())
