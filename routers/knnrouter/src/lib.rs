@@ -155,48 +155,124 @@ impl SavedModel {
     }
 }
 
-/// The index used at inference: training vectors by column, for sparse dot products.
+/// The index used at inference and for leave-one-out: the training vectors by column
+/// (postings), in two flat arrays, for sparse dot products term by term.
 struct Index {
     rows: usize,
-    /// For each embedding dimension, (training row, value).
-    postings: Vec<Vec<(u32, f32)>>,
+    /// Column `j`'s postings are `col_ptr[j]..col_ptr[j + 1]` of `post_rows` and `post_vals`,
+    /// by row.
+    col_ptr: Vec<u32>,
+    post_rows: PostingRows,
+    post_vals: Vec<f32>,
+}
+
+/// The row of each posting: two bytes when there are at most 65,536 rows (a query reads a
+/// quarter less memory), else four.
+enum PostingRows {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+/// Adds `qv * v` to `sims[row]` for each posting `(row, v)`.
+fn scatter<R: Copy>(sims: &mut [f32], qv: f32, rows: &[R], vals: &[f32], to: impl Fn(R) -> usize) {
+    for (&row, &v) in rows.iter().zip(vals) {
+        sims[to(row)] += qv * v;
+    }
 }
 
 impl Index {
-    fn from_csr(dim: usize, indptr: &[u32], indices: &[u32], values: &[f32]) -> Self {
-        let mut postings = vec![Vec::new(); dim];
-        for row in 0..indptr.len().saturating_sub(1) {
+    /// The index of CSR rows over `dim` columns; `None` when the arrays do not make CSR rows.
+    fn from_csr(dim: usize, indptr: &[u32], indices: &[u32], values: &[f32]) -> Option<Self> {
+        let rows = indptr.len().checked_sub(1)?;
+        let nnz = indices.len();
+        let well_formed = indptr.first() == Some(&0)
+            && indptr.last().is_some_and(|&e| e as usize == nnz)
+            && indptr.windows(2).all(|w| w[0] <= w[1])
+            && values.len() == nnz
+            && indices.iter().all(|&j| (j as usize) < dim)
+            && u32::try_from(rows).is_ok();
+        if !well_formed {
+            return None;
+        }
+        let mut col_ptr = vec![0u32; dim + 1];
+        for &j in indices {
+            col_ptr[j as usize + 1] += 1;
+        }
+        for j in 0..dim {
+            col_ptr[j + 1] += col_ptr[j];
+        }
+        let mut next: Vec<u32> = col_ptr[..dim].to_vec();
+        let (mut wide, mut post_vals) = (vec![0u32; nnz], vec![0.0f32; nnz]);
+        for row in 0..rows {
             for k in indptr[row] as usize..indptr[row + 1] as usize {
-                postings[indices[k] as usize].push((row as u32, values[k]));
+                let j = indices[k] as usize;
+                let at = next[j] as usize;
+                next[j] += 1;
+                wide[at] = row as u32;
+                post_vals[at] = values[k];
             }
         }
-        Index { rows: indptr.len().saturating_sub(1), postings }
+        let post_rows = if rows <= usize::from(u16::MAX) + 1 {
+            PostingRows::Narrow(wide.into_iter().map(|r| r as u16).collect())
+        } else {
+            PostingRows::Wide(wide)
+        };
+        Some(Index { rows, col_ptr, post_rows, post_vals })
     }
 
-    /// Cosine similarities (embeddings are unit length) of `q` to every training row.
+    /// Cosine similarities (embeddings are unit length) of `q` to every training row, term by
+    /// term in the query's order (a query column outside the index adds nothing).
     fn similarities(&self, q: &[(u32, f32)]) -> Vec<f32> {
         let mut sims = vec![0.0f32; self.rows];
         for &(j, qv) in q {
-            for &(row, v) in &self.postings[j as usize] {
-                sims[row as usize] += qv * v;
+            let (Some(&start), Some(&end)) = (self.col_ptr.get(j as usize), self.col_ptr.get(j as usize + 1)) else {
+                continue;
+            };
+            let span = start as usize..end as usize;
+            let vals = &self.post_vals[span.clone()];
+            match &self.post_rows {
+                PostingRows::Narrow(rows) => scatter(&mut sims, qv, &rows[span], vals, usize::from),
+                PostingRows::Wide(rows) => scatter(&mut sims, qv, &rows[span], vals, |r| r as usize),
             }
         }
         sims
     }
+
+    /// The `k` rows most similar to `q`, skipping `exclude`, sorted by similarity then row.
+    fn nearest(&self, q: &[(u32, f32)], k: usize, exclude: Option<usize>) -> Vec<(usize, f32)> {
+        top_k(&self.similarities(q), k, exclude)
+    }
 }
 
-/// Top `k` rows by similarity, skipping `exclude`; sorted by similarity, then row.
+/// Top `k` rows by similarity, skipping `exclude`; sorted by similarity, then row. One pass that
+/// keeps at most `2k` rows: once full, it keeps the best `k`, and a later row (whose index is
+/// larger, so it loses a tie) must beat the `k`-th of them.
 fn top_k(sims: &[f32], k: usize, exclude: Option<usize>) -> Vec<(usize, f32)> {
-    let mut idx: Vec<usize> = (0..sims.len()).filter(|&i| Some(i) != exclude).collect();
-    let k = k.min(idx.len());
+    let k = k.min(sims.len());
     if k == 0 {
         return Vec::new();
     }
-    let cmp = |a: &usize, b: &usize| sims[*b].total_cmp(&sims[*a]).then(a.cmp(b));
-    idx.select_nth_unstable_by(k - 1, cmp);
-    idx.truncate(k);
-    idx.sort_by(cmp);
-    idx.into_iter().map(|i| (i, sims[i])).collect()
+    let cmp = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let mut kept: Vec<(usize, f32)> = Vec::with_capacity(2 * k);
+    let mut floor: Option<f32> = None;
+    for (i, &s) in sims.iter().enumerate() {
+        if Some(i) == exclude || floor.is_some_and(|f| s.total_cmp(&f).is_le()) {
+            continue;
+        }
+        kept.push((i, s));
+        if kept.len() == 2 * k {
+            kept.select_nth_unstable_by(k - 1, cmp);
+            kept.truncate(k);
+            floor = Some(kept[k - 1].1);
+        }
+    }
+    let k = k.min(kept.len());
+    if k > 0 {
+        kept.select_nth_unstable_by(k - 1, cmp);
+    }
+    kept.truncate(k);
+    kept.sort_by(cmp);
+    kept
 }
 
 /// Neighbour means for every model, shrunk toward `prior`.
@@ -254,13 +330,14 @@ impl ScorePredictor for Knn {
         if model.scores.0.len() != rows * model.models || model.models != meta.candidates.len() || !prior_ok {
             return Err(Error::model(path, "corrupted: score table does not match the training rows"));
         }
-        let index = Index::from_csr(dim, &model.indptr.0, &model.indices.0, &model.values.0);
+        let index = Index::from_csr(dim, &model.indptr.0, &model.indices.0, &model.values.0)
+            .ok_or_else(|| Error::model(path, "corrupted: the training rows are not CSR rows of the embedding"))?;
         Ok(Knn { model, index })
     }
 
     fn scores(&self, v: &[(u32, f32)]) -> Vec<f32> {
         let m = &self.model;
-        let nn = top_k(&self.index.similarities(v), m.n_neighbors, None);
+        let nn = self.index.nearest(v, m.n_neighbors, None);
         estimate(&nn, &m.scores.0, m.models, &m.prior(v), m.lambda, m.weights)
     }
 }
@@ -299,14 +376,15 @@ impl Fit for Knn {
         let scores: Vec<f32> = p.set.scores.iter().flatten().copied().collect();
         let means = p.set.model_means();
         let h = hparams;
-        let index = Index::from_csr(p.embedder.dim(), &indptr, &indices, &values);
+        let index = Index::from_csr(p.embedder.dim(), &indptr, &indices, &values)
+            .ok_or_else(|| Error::router("knnrouter", "the training embeddings are not CSR rows"))?;
 
         // Leave-one-out: each training query routed by its neighbours among the others.
         progress.begin(rows.len() as u64, "leave-one-out neighbours");
         let neighbours: Vec<Vec<(usize, f32)>> =
             par_chunks("knnrouter: finding neighbours", &(0..rows.len()).collect::<Vec<_>>(), |part: &[usize]| {
                 let out: Vec<Vec<(usize, f32)>> =
-                    part.iter().map(|&i| top_k(&index.similarities(&rows[i]), h.n_neighbors, Some(i))).collect();
+                    part.iter().map(|&i| index.nearest(&rows[i], h.n_neighbors, Some(i))).collect();
                 progress.advance(part.len() as u64);
                 Ok(out)
             })?;
@@ -390,4 +468,45 @@ llmrouter_core::register_router! {
     summary: "k nearest training queries by embedding; per-model scores shrunk toward a linear prior; cost-aware",
     docs: include_str!("../README.md"),
     trainer: KnnTrainer,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmrouter_core::rng::SplitMix64;
+
+    /// The reference: sort every row.
+    fn top_k_by_sorting(sims: &[f32], k: usize, exclude: Option<usize>) -> Vec<(usize, f32)> {
+        let mut all: Vec<(usize, f32)> =
+            sims.iter().enumerate().filter(|&(i, _)| Some(i) != exclude).map(|(i, &s)| (i, s)).collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(k);
+        all
+    }
+
+    #[test]
+    fn top_k_is_sorting_every_row_with_ties_to_the_lower_row() {
+        let mut rng = SplitMix64::new(7);
+        for n in [0, 1, 2, 5, 40, 41, 300] {
+            // Few distinct values, so that ties are everywhere; and distinct ones.
+            for distinct in [3, 1000] {
+                let sims: Vec<f32> = (0..n).map(|_| rng.below(distinct) as f32 / 7.0).collect();
+                for k in [1, 2, 5, 20, 400] {
+                    for exclude in [None, Some(0), Some(n / 2)] {
+                        assert_eq!(top_k(&sims, k, exclude), top_k_by_sorting(&sims, k, exclude), "n {n} k {k}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_rows_are_refused() {
+        assert!(Index::from_csr(4, &[0, 2], &[1, 9], &[0.5, 0.5]).is_none());
+        assert!(Index::from_csr(4, &[0, 3], &[1, 2], &[0.5, 0.5]).is_none());
+        assert!(Index::from_csr(4, &[], &[], &[]).is_none());
+        let index = Index::from_csr(4, &[0, 2, 3], &[1, 3, 1], &[0.6, 0.8, 1.0]).expect("CSR");
+        assert!(matches!(index.post_rows, PostingRows::Narrow(_)));
+        assert_eq!(index.similarities(&[(1, 0.5), (3, 1.0)]), vec![0.5 * 0.6 + 0.8, 0.5]);
+    }
 }
