@@ -138,7 +138,8 @@ fn measure(name: &str, args: &Args, queries: &[QueryInput]) -> Result<String> {
     // One query at a time, one pass (at least `seconds / 2` when a pass is shorter).
     let mut times: Vec<Duration> = Vec::with_capacity(queries.len());
     let started = Instant::now();
-    while times.len() < queries.len() * 50 && (times.len() < queries.len() || started.elapsed().as_secs_f64() < args.seconds / 2.0)
+    while times.len() < queries.len() * 50
+        && (times.len() < queries.len() || started.elapsed().as_secs_f64() < args.seconds / 2.0)
     {
         let q = &queries[times.len() % queries.len()];
         let t = Instant::now();

@@ -346,10 +346,8 @@ async fn one(
 ) -> Outcome {
     let list = if stream { &bodies.streamed } else { &bodies.plain };
     let body = list[i % list.len()].clone();
-    let request = hyper::Request::post(uri)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(body))
-        .ok()?;
+    let request =
+        hyper::Request::post(uri).header(hyper::header::CONTENT_TYPE, "application/json").body(Full::new(body)).ok()?;
     let work = async {
         let response = client.request(request).await.ok()?;
         if !response.status().is_success() {
@@ -409,17 +407,22 @@ async fn start_upstream(delay: Duration) -> Result<std::net::SocketAddr> {
             let _ = stream.set_nodelay(true);
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| answer(request, delay));
             tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });
     Ok(address)
 }
 
-async fn answer(request: hyper::Request<Incoming>, delay: Duration) -> Result<hyper::Response<Full<Bytes>>, hyper::Error> {
+async fn answer(
+    request: hyper::Request<Incoming>,
+    delay: Duration,
+) -> Result<hyper::Response<Full<Bytes>>, hyper::Error> {
     let arrived = Instant::now();
     let body = request.into_body().collect().await?.to_bytes();
-    let stream = body.windows(14).any(|w| w == b"\"stream\":true}") || body.windows(13).any(|w| w == b"\"stream\":true");
+    let stream =
+        body.windows(14).any(|w| w == b"\"stream\":true}") || body.windows(13).any(|w| w == b"\"stream\":true");
     tokio::time::sleep(delay).await;
     let took = arrived.elapsed().as_micros();
     let (text, kind) = if stream {

@@ -298,6 +298,44 @@ fn no_api_key_appears_in_any_output() {
 }
 
 #[test]
+fn credentials_in_an_endpoint_url_never_print() {
+    const PASSWORD: &str = "url-PASSWORD-4c2f";
+    // base64("bob:url-PASSWORD-4c2f"), the Basic-auth form a server may echo.
+    const BASIC: &str = "Ym9iOnVybC1QQVNTV09SRC00YzJm";
+    let server = MockServer::start(|seen| {
+        let auth = seen.authorization.clone().unwrap_or_default();
+        match seen.content.as_str() {
+            "echo" => Reply::Text(format!("you sent {auth}")),
+            _ => Reply::Status { status: 401, retry_after: None, body: format!("{{\"error\": \"invalid {auth}\"}}") },
+        }
+    });
+    let dir = temp_dir("url-credentials");
+    let config = dir.join("config.yaml");
+    let with_credentials = server.base_url.replacen("http://", &format!("http://bob:{PASSWORD}@"), 1);
+    let yaml = support::three_candidates(&dir, &server)
+        .replace(&format!("api_endpoint: {}", server.base_url), &format!("api_endpoint: {with_credentials}"));
+    assert!(yaml.contains(PASSWORD), "{yaml}");
+    std::fs::write(&config, yaml).expect("write config");
+    let mut everything = String::new();
+    for query in ["echo", "denied"] {
+        for format in ["text", "json"] {
+            let o = infer(&config, &["--query", query, "--format", format, "--verbose"], None);
+            everything.push_str(&stdout(&o));
+            everything.push_str(&stderr(&o));
+        }
+    }
+    let requests = server.requests();
+    assert!(!requests.is_empty(), "the server was called");
+    assert!(requests.iter().all(|s| s.authorization.as_deref() == Some(&format!("Basic {BASIC}"))), "{requests:?}");
+    for secret in [PASSWORD, BASIC] {
+        assert!(!everything.contains(secret), "{secret} leaked:\n{everything}");
+    }
+    assert!(everything.contains("you sent Basic [redacted]"), "{everything}");
+    assert!(everything.contains("invalid Basic [redacted]"), "{everything}");
+    assert!(!everything.contains("no API key was sent"), "credentials were sent:\n{everything}");
+}
+
+#[test]
 fn keys_rotate_round_robin_within_a_service() {
     let server = MockServer::start(|_| Reply::Answer);
     let dir = temp_dir("rotate");

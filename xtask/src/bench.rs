@@ -36,10 +36,8 @@ pub fn run(root: &Path, name: &str, args: &[String]) -> Result<()> {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let mut extra: Vec<String> = Vec::new();
     if name == "serve" && !args.iter().any(|a| a == "--binary") {
-        let status = cargo()
-            .args(["build", "--release", "-p", "llmrouter-cli"])
-            .status()
-            .context("running cargo build")?;
+        let status =
+            cargo().args(["build", "--release", "-p", "llmrouter-cli"]).status().context("running cargo build")?;
         if !status.success() {
             bail!("the release build of llmrouter failed");
         }

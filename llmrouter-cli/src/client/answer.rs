@@ -121,7 +121,7 @@ impl Client {
         .to_string();
         let (reply, attempts) = self.send(candidate, body.into(), false).await;
         let malformed = |message: String| CallError::Malformed {
-            url: self.url_for(candidate).unwrap_or_default(),
+            url: self.redact(&self.url_for(candidate).unwrap_or_default()),
             message: self.redact(&message),
         };
         let result = match reply {

@@ -90,10 +90,12 @@ impl ApiKeys {
             };
             per_variable.insert(var.to_owned(), set);
         }
-        // Longest first, so that a key containing another is replaced whole.
-        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
-        secrets.dedup();
-        Ok(ApiKeys { api_keys, per_variable, secrets })
+        let mut keys = ApiKeys { api_keys, per_variable, secrets };
+        for endpoint in candidates.iter().filter_map(|c| c.api_endpoint.as_deref()) {
+            keys.add_url_secrets(endpoint);
+        }
+        keys.order_secrets();
+        Ok(keys)
     }
 
     /// The key to send for `candidate` (the next one of its ring), or `None` when no key is
@@ -136,6 +138,27 @@ impl ApiKeys {
         }
     }
 
+    /// Redacts the credentials of `url` (`https://user:password@host/v1`) from now on: the
+    /// `user:password` pair, the password alone, and the pair's Basic-auth form (a server may
+    /// echo its `Authorization` header).
+    pub fn add_url_secrets(&mut self, url: &str) {
+        let Some(userinfo) = url_credentials(url) else { return };
+        self.secrets.push(userinfo.to_owned());
+        self.secrets.push(base64(userinfo.as_bytes()));
+        if let Some((_, password)) = userinfo.split_once(':') {
+            if !password.is_empty() {
+                self.secrets.push(password.to_owned());
+            }
+        }
+        self.order_secrets();
+    }
+
+    /// Longest first, so that a key containing another is replaced whole.
+    fn order_secrets(&mut self) {
+        self.secrets.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        self.secrets.dedup();
+    }
+
     /// `text` with every known key replaced by [`REDACTED`].
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
@@ -146,6 +169,41 @@ impl ApiKeys {
         }
         out
     }
+}
+
+/// The `user:password` part of a URL (`https://user:password@host/...`), when it has one.
+pub fn url_credentials(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rsplit_once('@').map(|(userinfo, _)| userinfo).filter(|u| !u.is_empty())
+}
+
+/// `url` without its credentials, and their `Authorization: Basic` value when it had some.
+pub fn split_credentials(url: &str) -> (String, Option<String>) {
+    match url_credentials(url) {
+        Some(userinfo) => {
+            (url.replacen(&format!("{userinfo}@"), "", 1), Some(format!("Basic {}", base64(userinfo.as_bytes()))))
+        }
+        None => (url.to_owned(), None),
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), for a Basic-auth header.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn pick<'a>(set: &'a KeySet, var: &str, candidate: &Candidate) -> Result<&'a str, CallError> {
@@ -277,6 +335,26 @@ mod tests {
             assert!(err.starts_with("`API_KEYS` is not usable"), "{err}");
             assert!(!err.contains("sk-secret"), "{err}");
         }
+    }
+
+    #[test]
+    fn url_credentials_are_split_off_and_redacted_in_every_form() {
+        assert_eq!(base64(b"Aladdin:open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        let url = "https://bob:s3cret-KEY@api.example.com:8443/v1?x=1";
+        assert_eq!(url_credentials(url), Some("bob:s3cret-KEY"));
+        assert_eq!(url_credentials("https://api.example.com/v1/a@b"), None, "an @ in the path is not userinfo");
+        let (clean, basic) = split_credentials(url);
+        assert_eq!(clean, "https://api.example.com:8443/v1?x=1");
+        assert_eq!(basic.as_deref(), Some("Basic Ym9iOnMzY3JldC1LRVk="));
+        let mut k = ApiKeys::none();
+        k.add_url_secrets(url);
+        let leaked = format!("{url} said: bad key s3cret-KEY (Authorization: Basic Ym9iOnMzY3JldC1LRVk=)");
+        let shown = k.redact(&leaked);
+        for secret in ["s3cret-KEY", "Ym9iOnMzY3JldC1LRVk="] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.starts_with("https://[redacted]@api.example.com:8443/v1"), "{shown}");
     }
 
     #[test]

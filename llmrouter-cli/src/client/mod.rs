@@ -144,6 +144,10 @@ impl Client {
             .pool_max_idle_per_host(options.pool_per_host.max(1))
             .build(https);
         let default_endpoint = default_endpoint.filter(|e| !e.trim().is_empty());
+        let mut keys = keys;
+        if let Some(endpoint) = &default_endpoint {
+            keys.add_url_secrets(endpoint);
+        }
         Ok(Client { http, options, keys, default_endpoint })
     }
 
@@ -227,13 +231,23 @@ impl Client {
             url: url.to_owned(),
             what: format!("no complete answer within the timeout of {:.1} s", self.options.timeout.as_secs_f64()),
         };
-        let mut request = hyper::Request::post(url)
+        // Credentials in the URL go in a Basic `Authorization` header (a bearer key wins), never
+        // in the request line.
+        let (target, basic) = keys::split_credentials(url);
+        let sent_credentials = key.is_some() || basic.is_some();
+        let mut request = hyper::Request::post(target.as_str())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, if stream { "text/event-stream" } else { "application/json" })
             .header(header::USER_AGENT, concat!("llmrouter/", env!("CARGO_PKG_VERSION")));
         if let Some(key) = key {
             let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| CallError::Keys {
                 message: "an API key holds characters not allowed in an HTTP header".to_owned(),
+            })?;
+            value.set_sensitive(true);
+            request = request.header(header::AUTHORIZATION, value);
+        } else if let Some(basic) = basic {
+            let mut value = HeaderValue::from_str(&basic).map_err(|_| CallError::Keys {
+                message: "the credentials in an endpoint URL hold characters not allowed in an HTTP header".to_owned(),
             })?;
             value.set_sensitive(true);
             request = request.header(header::AUTHORIZATION, value);
@@ -289,7 +303,7 @@ impl Client {
         let text = String::from_utf8_lossy(&collected);
         if !(200..300).contains(&status) {
             let mut body = snippet(&text);
-            if key.is_none() && matches!(status, 401 | 403) {
+            if !sent_credentials && matches!(status, 401 | 403) {
                 body.push_str(&format!(
                     " (no API key was sent: set {API_KEYS_VAR}, or `api_key_env` for this model in llm_data)"
                 ));
