@@ -18,6 +18,11 @@ pub fn par_chunks<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&[T]) -> Result<Vec<R>> + Sync,
 ) -> Result<Vec<R>> {
+    // Small inputs (one query routed by `serve`) stay on this thread without asking how many
+    // cores there are: `available_parallelism` reads several /proc and cgroup files each call.
+    if items.len() < MIN_PARALLEL {
+        return run_caught(stage, || f(items));
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     par_chunks_on(stage, items, threads, f)
 }
