@@ -28,66 +28,17 @@ use svmrouter as _;
 #[cfg(feature = "thresholdrouter")]
 use thresholdrouter as _;
 
-/// Every router crate found by `cargo xtask plugins`, by name.
+/// Every router crate found by `cargo xtask plugins`, by name (one line each, so `cargo fmt` leaves it as generated).
+#[rustfmt::skip]
 pub const DISCOVERED: &[Discovered] = &[
-    Discovered {
-        name: "elorouter",
-        origin: Origin::BuiltIn,
-        path: "routers/elorouter",
-        compiled: cfg!(feature = "elorouter"),
-    },
-    Discovered {
-        name: "hybrid_llm",
-        origin: Origin::BuiltIn,
-        path: "routers/hybrid_llm",
-        compiled: cfg!(feature = "hybrid_llm"),
-    },
-    Discovered {
-        name: "knnrouter",
-        origin: Origin::BuiltIn,
-        path: "routers/knnrouter",
-        compiled: cfg!(feature = "knnrouter"),
-    },
-    Discovered {
-        name: "largest_llm",
-        origin: Origin::BuiltIn,
-        path: "routers/largest_llm",
-        compiled: cfg!(feature = "largest_llm"),
-    },
-    Discovered {
-        name: "mfrouter",
-        origin: Origin::BuiltIn,
-        path: "routers/mfrouter",
-        compiled: cfg!(feature = "mfrouter"),
-    },
-    Discovered {
-        name: "mlprouter",
-        origin: Origin::BuiltIn,
-        path: "routers/mlprouter",
-        compiled: cfg!(feature = "mlprouter"),
-    },
-    Discovered {
-        name: "randomrouter",
-        origin: Origin::Custom,
-        path: "custom_routers/randomrouter",
-        compiled: cfg!(feature = "randomrouter"),
-    },
-    Discovered {
-        name: "smallest_llm",
-        origin: Origin::BuiltIn,
-        path: "routers/smallest_llm",
-        compiled: cfg!(feature = "smallest_llm"),
-    },
-    Discovered {
-        name: "svmrouter",
-        origin: Origin::BuiltIn,
-        path: "routers/svmrouter",
-        compiled: cfg!(feature = "svmrouter"),
-    },
-    Discovered {
-        name: "thresholdrouter",
-        origin: Origin::Custom,
-        path: "custom_routers/thresholdrouter",
-        compiled: cfg!(feature = "thresholdrouter"),
-    },
+    Discovered { name: "elorouter", origin: Origin::BuiltIn, path: "routers/elorouter", compiled: cfg!(feature = "elorouter") },
+    Discovered { name: "hybrid_llm", origin: Origin::BuiltIn, path: "routers/hybrid_llm", compiled: cfg!(feature = "hybrid_llm") },
+    Discovered { name: "knnrouter", origin: Origin::BuiltIn, path: "routers/knnrouter", compiled: cfg!(feature = "knnrouter") },
+    Discovered { name: "largest_llm", origin: Origin::BuiltIn, path: "routers/largest_llm", compiled: cfg!(feature = "largest_llm") },
+    Discovered { name: "mfrouter", origin: Origin::BuiltIn, path: "routers/mfrouter", compiled: cfg!(feature = "mfrouter") },
+    Discovered { name: "mlprouter", origin: Origin::BuiltIn, path: "routers/mlprouter", compiled: cfg!(feature = "mlprouter") },
+    Discovered { name: "randomrouter", origin: Origin::Custom, path: "custom_routers/randomrouter", compiled: cfg!(feature = "randomrouter") },
+    Discovered { name: "smallest_llm", origin: Origin::BuiltIn, path: "routers/smallest_llm", compiled: cfg!(feature = "smallest_llm") },
+    Discovered { name: "svmrouter", origin: Origin::BuiltIn, path: "routers/svmrouter", compiled: cfg!(feature = "svmrouter") },
+    Discovered { name: "thresholdrouter", origin: Origin::Custom, path: "custom_routers/thresholdrouter", compiled: cfg!(feature = "thresholdrouter") },
 ];

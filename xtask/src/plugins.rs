@@ -231,7 +231,7 @@ fn render(root: &Path, crates: &[PluginCrate]) -> Result<Vec<(PathBuf, String)>>
         writeln!(rs, "#[cfg(feature = \"{0}\")]\nuse {0} as _;", c.folder)?;
     }
     rs.push_str(
-        "\n/// Every router crate found by `cargo xtask plugins`, by name.\npub const DISCOVERED: &[Discovered] = &[\n",
+        "\n/// Every router crate found by `cargo xtask plugins`, by name (one line each, so `cargo fmt` leaves it as generated).\n#[rustfmt::skip]\npub const DISCOVERED: &[Discovered] = &[\n",
     );
     for c in &sorted {
         writeln!(
