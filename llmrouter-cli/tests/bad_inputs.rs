@@ -8,6 +8,8 @@
 //!
 //! - `class`: the class of wrong data, `why`: what used to happen;
 //! - `setup`: commands (arguments after `llmrouter`) run first, each of which must succeed;
+//! - `edit`: then JSON edits of a file the setup wrote (`{"file", "pointer", "value"}`: the value
+//!   at that JSON pointer is replaced), as a hand edit or a damaged copy would change it;
 //! - `args`: the arguments after `llmrouter`; `env`: extra environment variables;
 //! - `exit`: the expected exit code; `stderr` / `stdout`: words each must contain;
 //! - `stderr_lacks`: words that must not appear (a secret, a wrong cause);
@@ -28,6 +30,8 @@ struct Case {
     why: String,
     #[serde(default)]
     setup: Vec<Vec<String>>,
+    #[serde(default)]
+    edit: Vec<Edit>,
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -40,6 +44,25 @@ struct Case {
     stderr_lacks: Vec<String>,
     #[serde(default)]
     unchanged: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Edit {
+    file: String,
+    pointer: String,
+    value: serde_json::Value,
+}
+
+impl Edit {
+    fn apply(&self, work: &Path) -> Result<(), String> {
+        let path = work.join(&self.file);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("edit {}: {e}", self.file))?;
+        let mut doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("edit {}: {e}", self.file))?;
+        let slot = doc.pointer_mut(&self.pointer).ok_or_else(|| format!("edit {}: no {}", self.file, self.pointer))?;
+        *slot = self.value.clone();
+        std::fs::write(&path, doc.to_string()).map_err(|e| format!("edit {}: {e}", self.file))
+    }
 }
 
 fn repo_root() -> PathBuf {
@@ -79,6 +102,9 @@ fn run_case(name: &str, folder: &Path) -> Result<(), String> {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
+    }
+    for edit in &case.edit {
+        edit.apply(&work)?;
     }
     let before: Vec<(String, Vec<u8>)> =
         case.unchanged.iter().map(|f| (f.clone(), std::fs::read(work.join(f)).unwrap_or_default())).collect();

@@ -530,3 +530,36 @@ fn calibrate_stores_a_cost_weight_that_infer_and_eval_use() {
     let model = std::fs::read_to_string(dir.join("svmrouter.json")).expect("model");
     assert!(!model.contains("\"calibration\""));
 }
+
+/// Off a terminal (stderr is a pipe here) long phases print plain lines instead of a bar, at
+/// `LLMROUTER_PROGRESS_EVERY` seconds; `--quiet` prints none.
+#[test]
+fn progress_off_a_terminal_is_plain_lines_and_quiet_hides_them() {
+    let dir = temp_dir("progress-lines");
+    let config = threshold_config(&dir, |t| t);
+    let config = config.to_str().expect("utf8");
+    let run = |quiet: bool| {
+        let mut args = vec!["train", "--router", "thresholdrouter", "--config", config];
+        if quiet {
+            args.insert(0, "--quiet");
+        }
+        Command::new(env!("CARGO_BIN_EXE_llmrouter"))
+            .args(&args)
+            .env("LLMROUTER_PROGRESS_EVERY", "0.01")
+            .current_dir(root())
+            .output()
+            .expect("run llmrouter")
+    };
+    let o = run(false);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let phase = "training difficulty estimator: ";
+    let progress: Vec<&str> = err.lines().filter(|l| l.starts_with(phase)).collect();
+    assert!(progress.iter().any(|l| l.contains("/30 (") && l.contains("%), ")), "a line with the position:\n{err}");
+    assert!(progress.last().is_some_and(|l| l.contains(": done, 30 in ")), "a last line saying done:\n{err}");
+    assert!(!err.contains('\r') && !err.contains('\u{1b}'), "no bar drawn off a terminal:\n{err:?}");
+
+    let o = run(true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(phase), "--quiet prints no progress:\n{}", stderr(&o));
+}

@@ -128,6 +128,19 @@ impl MetaRouter {
         Ok((model, file.path().to_path_buf()))
     }
 
+    /// The error for a model file whose contents fail a check after it parsed (a hand edit, a
+    /// bad copy): names the file and `what` is wrong, and gives the command that rebuilds it.
+    pub fn damaged(&self, path: &Path, what: impl std::fmt::Display) -> Error {
+        Error::model(
+            path,
+            format!(
+                "damaged model file: {what}; rebuild it with: llmrouter train --router {} --config {}",
+                self.router,
+                self.config.path().display()
+            ),
+        )
+    }
+
     /// Writes a trained `model` to `path` atomically, with the candidates and the config's
     /// training fingerprint ([`Config::training_hash`]).
     pub fn save_model<T: Serialize>(&self, path: &Path, model: &T) -> Result<()> {

@@ -47,6 +47,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |f: &str| args.iter().any(|a| a == f);
     let root = workspace_root();
+    // `cargo xtask <command> --help` answers with the usage, before any command builds or runs.
+    if args.iter().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let result = match args.first().map(String::as_str) {
         Some("plugins") => plugins::run(&root, flag("--check"), flag("--verbose")),
         Some("readme") => readme::run(&root, flag("--check")),

@@ -13,6 +13,8 @@
 mod mlp;
 
 use llmrouter_core::embed::HashedFeaturizer;
+use llmrouter_core::embed::MAX_HASHED_DIM;
+use llmrouter_core::model::all_finite;
 use llmrouter_core::rng::SplitMix64;
 use llmrouter_core::{Fit, FitTrainer, Fitted, MetaRouter, Progress, QueryInput, Result, RouteDecision, Router};
 use serde::{Deserialize, Serialize};
@@ -151,6 +153,19 @@ impl Router for ThresholdRouter {
                     model.small_model, model.large_model, s.small, s.large
                 ),
             ));
+        }
+        let (f, mlp) = (&model.featurizer, &model.mlp);
+        if !(16..=MAX_HASHED_DIM).contains(&(f.dim as usize))
+            || mlp.inputs != f.dim as usize
+            || mlp.hidden == 0
+            || mlp.w1.len() != mlp.inputs * mlp.hidden
+            || mlp.b1.len() != mlp.hidden
+            || mlp.w2.len() != mlp.hidden
+        {
+            return Err(meta.damaged(&path, "the difficulty MLP's shapes do not match its featurizer"));
+        }
+        if !(all_finite(&mlp.w1) && all_finite(&mlp.b1) && all_finite(&mlp.w2) && mlp.b2.is_finite()) {
+            return Err(meta.damaged(&path, "the difficulty MLP holds a non-finite weight"));
         }
         Ok(ThresholdRouter { router: meta.router_name().to_owned(), model, threshold: s.hparams.threshold })
     }

@@ -12,7 +12,7 @@
 //! router gives none (the baselines rank only their choice). A candidate key as `model` is
 //! answered with that candidate and `router: null`, as chat completions would call it.
 
-use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,6 +28,7 @@ use llmrouter_core::{Candidate, Candidates, QueryInput, RouteDecision};
 use serde_json::{Map, Value, json};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
+use super::access_log::AccessLog;
 use super::limits::{Gate, Held, RateLimit};
 use super::metrics::{Metrics, Reason, Usage};
 use super::reload::LiveRouter;
@@ -35,10 +36,15 @@ use super::settings::RouteOn;
 use super::sse::Relay;
 use crate::client::{CallError, Client as ModelClient, REDACTED, Reply, fallback_order};
 
+/// Below this average decision time (µs), a router decides on the async worker itself.
+const INLINE_ROUTE_US: u64 = 100;
+
 /// Everything a request needs, shared by all of them.
 pub struct AppState {
     /// The router; SIGHUP swaps in a new one (see [`super::reload`]).
     pub router: LiveRouter,
+    /// The recent decisions' average time in µs, which picks where the next one runs ([`route`]).
+    pub route_us_average: AtomicU64,
     /// Its name (a `model` that routes, like `auto`).
     pub router_name: String,
     /// The candidates of `llm_data`.
@@ -61,6 +67,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Write one access-log line per request on standard error.
     pub access_log: bool,
+    /// The access log's writer.
+    pub log: AccessLog,
     /// Put the routed text in the access log.
     pub log_prompts: bool,
 }
@@ -136,8 +144,7 @@ impl Drop for Finish {
         }
         // The path is the client's: no key it may hold reaches the log.
         let text = redact_client_keys(&self.state.upstream.redact(&line.to_string()), &self.state.keys);
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        self.state.log.write(text);
     }
 }
 
@@ -592,23 +599,46 @@ fn route_answer(router: Option<&str>, model: &str, extras: &Map<String, Value>, 
            "route_us": took.as_micros() as u64, "ranking": ranking, "extras": rest})
 }
 
-/// Routes `text` off the async workers (a router may take milliseconds), timing the decision.
+/// Routes `text`, timing the decision. A router whose recent decisions took under
+/// [`INLINE_ROUTE_US`] on average decides right here, on the async worker (a hop to the blocking
+/// pool and back would cost more than the decision); a slower one decides on the blocking pool, so
+/// it never stalls the requests that share the worker. A panic in the router is a 500 either way.
 async fn route(state: &Arc<AppState>, text: String) -> Result<(RouteDecision, Duration), Response> {
     let router = state.router.get();
-    let decided = tokio::task::spawn_blocking(move || {
+    let decide = move || {
         let started = Instant::now();
-        let decision = router.route_single(&QueryInput::new(text));
+        let decision =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| router.route_single(&QueryInput::new(text))));
         (decision, started.elapsed())
-    })
-    .await;
-    match decided {
-        Ok((Ok(decision), took)) => Ok((decision, took)),
-        Ok((Err(e), _)) => {
+    };
+    let (decision, took) = if state.route_us_average.load(Ordering::Relaxed) < INLINE_ROUTE_US {
+        decide()
+    } else {
+        match tokio::task::spawn_blocking(decide).await {
+            Ok(decided) => decided,
+            Err(_) => {
+                return Err(error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "routing_failed",
+                    None,
+                    "routing failed",
+                ));
+            }
+        }
+    };
+    // An exponential average over about the last eight decisions.
+    let us = took.as_micros().min(u128::from(u32::MAX)) as u64;
+    let average = state.route_us_average.load(Ordering::Relaxed);
+    state.route_us_average.store(average - average / 8 + us / 8, Ordering::Relaxed);
+    match decision {
+        Ok(Ok(decision)) => Ok((decision, took)),
+        Ok(Err(e)) => {
             let message = format!("routing failed: {e}");
             Err(error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, &message))
         }
         Err(_) => {
-            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, "routing failed"))
+            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, "the router panicked"))
         }
     }
 }

@@ -17,6 +17,7 @@
 //! Connections are served by hyper's HTTP/1.1 server directly (not `axum::serve`), for its
 //! header read timeout (`serve.header_timeout_seconds`).
 
+mod access_log;
 mod api;
 mod limits;
 mod metrics;
@@ -95,6 +96,7 @@ fn start(args: &ServeArgs, quiet: bool, chat: bool) -> Result<()> {
         let metrics = metrics::Metrics::new(&router_name, prices);
         let state = Arc::new(api::AppState {
             router: reload::LiveRouter::new(router),
+            route_us_average: std::sync::atomic::AtomicU64::new(0),
             router_name: router_name.clone(),
             candidates,
             upstream,
@@ -105,10 +107,12 @@ fn start(args: &ServeArgs, quiet: bool, chat: bool) -> Result<()> {
             gate: limits::Gate::new(settings.max_concurrency, settings.max_queue),
             metrics,
             access_log: settings.access_log,
+            log: access_log::AccessLog::start(),
             log_prompts: settings.log_prompts,
             rate_limit: settings.rate_limit_rpm.map(|rpm| limits::RateLimit::new(rpm, settings.keys.len())),
         });
         let app = api::app(Arc::clone(&state), settings.max_body_bytes);
+        let at_exit = Arc::clone(&state);
         // Listening for SIGHUP before the port is announced: from then on a hangup reloads, never kills.
         #[cfg(unix)]
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -167,6 +171,7 @@ fn start(args: &ServeArgs, quiet: bool, chat: bool) -> Result<()> {
                 eprintln!("stopping: requests still in flight after {:.0} s", drain.as_secs_f64());
             }
         }
+        at_exit.log.flush();
         output::info(quiet, "stopped");
         Ok(())
     })

@@ -179,16 +179,20 @@ impl Default for EmbeddingConfig {
     }
 }
 
+/// The most hash buckets `embedding.dim` may ask for (the routers' weights grow with it).
+pub const MAX_HASHED_DIM: usize = 1 << 22;
+
 impl EmbeddingConfig {
     /// Reads the `embedding:` section of `config` (defaults when absent), checking that it names
     /// a backend of this binary.
     pub fn from_config(config: &Config) -> Result<Self> {
         let settings: EmbeddingConfig = config.section("embedding")?;
         settings.backend(config)?;
-        if settings.backend == "hashed" && !(16..=1 << 22).contains(&settings.dim) {
-            return Err(
-                config.key_error("embedding.dim", format!("must be between 16 and 4194304, found {}", settings.dim))
-            );
+        if settings.backend == "hashed" && !(16..=MAX_HASHED_DIM).contains(&settings.dim) {
+            return Err(config.key_error(
+                "embedding.dim",
+                format!("must be between 16 and {MAX_HASHED_DIM}, found {}", settings.dim),
+            ));
         }
         Ok(settings)
     }

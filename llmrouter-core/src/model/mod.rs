@@ -189,12 +189,22 @@ impl ModelFile {
     }
 }
 
+/// Whether every value is a finite number (model checks: a hand-edited or damaged file can hold
+/// NaN or infinity where training never writes one).
+pub fn all_finite<'a>(values: impl IntoIterator<Item = &'a f32>) -> bool {
+    values.into_iter().all(|v| v.is_finite())
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed and synced,
 /// then renamed over `path`. Creates missing parent folders. On failure `path` is untouched.
+///
+/// The temporary file is `.NAME.PID.tmp`. A run killed mid-write leaves one behind; the next write
+/// of the same target removes those of processes that are gone ([`remove_stale_temporaries`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create folder", dir, e))?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    remove_stale_temporaries(dir, &file_name);
     let tmp: PathBuf = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -207,6 +217,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(Error::io("write", path, e));
     }
     Ok(())
+}
+
+/// Removes the temporary files `.{file_name}.PID.tmp` in `dir` that [`write_atomic`] left when
+/// killed: those whose process is gone (on Linux, no `/proc/PID`; elsewhere, untouched for an
+/// hour). A live writer's file, and every other file, is left alone. Best effort: errors are
+/// ignored, as the write itself does not depend on it.
+pub fn remove_stale_temporaries(dir: &Path, file_name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{file_name}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let gone = if Path::new("/proc/self").exists() {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600))
+        };
+        if gone {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -274,5 +320,32 @@ mod tests {
         assert_eq!(std::fs::read(&p).expect("read"), b"two");
         let leftovers = std::fs::read_dir(p.parent().expect("dir")).expect("list").count();
         assert_eq!(leftovers, 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_killed_writers_temporary_file_is_removed_by_the_next_write() {
+        let p = tmp("stale/model.json");
+        let dir = p.parent().expect("dir").to_path_buf();
+        std::fs::create_dir_all(&dir).expect("dir");
+        // A process id that is not running: a child that has exited and been reaped.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let dead = child.id();
+        child.wait().expect("wait");
+        let stale = dir.join(format!(".model.json.{dead}.tmp"));
+        std::fs::write(&stale, b"half a model").expect("stale");
+        // A live writer's file (this test's parent, which runs), another target's, and a user's file stay.
+        let live = dir.join(format!(".model.json.{}.tmp", std::os::unix::process::parent_id()));
+        std::fs::write(&live, b"being written").expect("live");
+        let other = dir.join(format!(".other.json.{dead}.tmp"));
+        std::fs::write(&other, b"another target").expect("other");
+        let users = dir.join(".model.json.notes.tmp");
+        std::fs::write(&users, b"mine").expect("users");
+        write_atomic(&p, b"model").expect("write");
+        assert!(!stale.exists(), "the dead writer's temporary file is removed");
+        for kept in [&live, &other, &users] {
+            assert!(kept.exists(), "{} is kept", kept.display());
+        }
+        std::fs::remove_dir_all(&dir).expect("clean");
     }
 }

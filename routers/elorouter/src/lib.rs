@@ -13,7 +13,7 @@ use std::path::Path;
 use llmrouter_core::embed::EmbedderSpec;
 use llmrouter_core::router::TrainingSet;
 use llmrouter_core::{
-    Decide, Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, RouteDecision, ScorePredictor, ScoreRouter,
+    Decide, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, RouteDecision, ScorePredictor, ScoreRouter,
 };
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +104,10 @@ impl ScorePredictor for Elo {
         if model.strengths.len() != meta.candidates.len()
             || model.strengths.iter().any(|p| !(p.is_finite() && *p > 0.0))
         {
-            return Err(Error::model(path, "corrupted: strengths must be one positive number per candidate"));
+            return Err(meta.damaged(path, "`strengths` must be one positive number per candidate"));
+        }
+        if model.elo.len() != meta.candidates.len() || model.elo.iter().any(|e| !e.is_finite()) {
+            return Err(meta.damaged(path, "`elo` must be one finite number per candidate"));
         }
         let elo = meta
             .candidates

@@ -23,6 +23,7 @@ use std::path::Path;
 
 use llmrouter_core::embed::EmbedderSpec;
 use llmrouter_core::learn::linear::{self, Linear, Loss, sigmoid};
+use llmrouter_core::model::all_finite;
 use llmrouter_core::router::prepare;
 use llmrouter_core::{
     Decide, Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, RouteDecision, ScorePredictor, ScoreRouter,
@@ -163,7 +164,10 @@ impl ScorePredictor for Hybrid {
             ));
         }
         if model.regressor.w.len() != dim {
-            return Err(Error::model(path, "corrupted: regressor size does not match the embedder"));
+            return Err(meta.damaged(path, "regressor size does not match the embedder"));
+        }
+        if !(all_finite(&model.regressor.w) && model.regressor.b.is_finite() && model.relaxation.is_finite()) {
+            return Err(meta.damaged(path, "the regressor or `relaxation` holds a non-finite number"));
         }
         Ok(Hybrid { model, threshold: s.hparams.threshold, pair: [s.small, s.large] })
     }

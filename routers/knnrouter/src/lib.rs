@@ -18,6 +18,7 @@ use std::path::Path;
 use llmrouter_core::embed::EmbedderSpec;
 use llmrouter_core::learn::linear::{self, Linear, Loss, sigmoid};
 use llmrouter_core::learn::{F32s, U32s, par_chunks};
+use llmrouter_core::model::all_finite;
 use llmrouter_core::router::prepare;
 use llmrouter_core::{Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
 use serde::{Deserialize, Serialize};
@@ -127,6 +128,9 @@ pub enum AutoTag {
     /// `auto`.
     Auto,
 }
+
+/// The most neighbours a query may consult (more is a typo, and slow).
+pub const MAX_NEIGHBORS: usize = 100_000;
 
 /// The saved model: training vectors (sparse rows), scores, and the settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -323,15 +327,40 @@ impl ScorePredictor for Knn {
 
     fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path, dim: usize) -> Result<Self> {
         let rows = model.indptr.0.len().saturating_sub(1);
-        let prior_ok = model
-            .prior
-            .as_ref()
-            .is_none_or(|p| p.biases.len() == model.models && p.weights.0.len() == model.models * dim);
-        if model.scores.0.len() != rows * model.models || model.models != meta.candidates.len() || !prior_ok {
-            return Err(Error::model(path, "corrupted: score table does not match the training rows"));
+        let prior_ok = model.prior.as_ref().is_none_or(|p| {
+            p.biases.len() == model.models
+                && p.weights.0.len() == model.models * dim
+                && all_finite(&p.biases)
+                && all_finite(&p.weights.0)
+        });
+        let problem = if model.models != meta.candidates.len() {
+            Some(format!("`models` is {}, but there are {} candidates", model.models, meta.candidates.len()))
+        } else if model.scores.0.len() != rows * model.models {
+            Some(format!(
+                "the score table holds {} values, not {rows} training rows x {} models",
+                model.scores.0.len(),
+                model.models
+            ))
+        } else if model.scores.0.iter().any(|v| !v.is_nan() && !(0.0..=1.0).contains(v)) {
+            Some("a score in the score table is outside [0, 1]".to_owned())
+        } else if !(1..=MAX_NEIGHBORS).contains(&model.n_neighbors) {
+            Some(format!("`n_neighbors` is {}, not between 1 and {MAX_NEIGHBORS}", model.n_neighbors))
+        } else if !(model.lambda >= 0.0 && model.lambda.is_finite()) {
+            Some(format!("`lambda` is {}, not a non-negative number", model.lambda))
+        } else if model.means.len() != model.models || !all_finite(&model.means) {
+            Some(format!("`means` holds {} values, not one finite number per model", model.means.len()))
+        } else if !prior_ok {
+            Some("the linear `prior` does not match the models and the embedding".to_owned())
+        } else if !all_finite(&model.values.0) {
+            Some("a training vector holds a non-finite value".to_owned())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(meta.damaged(path, problem));
         }
         let index = Index::from_csr(dim, &model.indptr.0, &model.indices.0, &model.values.0)
-            .ok_or_else(|| Error::model(path, "corrupted: the training rows are not CSR rows of the embedding"))?;
+            .ok_or_else(|| meta.damaged(path, "the training rows are not CSR rows of the embedding"))?;
         Ok(Knn { model, index })
     }
 
@@ -347,8 +376,11 @@ impl Fit for Knn {
     type Saved = SavedModel;
 
     fn check(meta: &MetaRouter, hparams: &Hparams) -> Result<()> {
-        if hparams.n_neighbors == 0 {
-            return Err(meta.config.key_error("hparam.n_neighbors", "must be at least 1"));
+        if !(1..=MAX_NEIGHBORS).contains(&hparams.n_neighbors) {
+            return Err(meta.config.key_error(
+                "hparam.n_neighbors",
+                format!("must be between 1 and {MAX_NEIGHBORS}, found {}", hparams.n_neighbors),
+            ));
         }
         if !(hparams.prior_c > 0.0 && hparams.prior_c.is_finite()) {
             return Err(meta.config.key_error("hparam.prior_C", "must be a positive number"));

@@ -17,9 +17,10 @@ use llmrouter_core::learn::nn::candle_core::{D, Device as CDevice, Tensor, Var};
 use llmrouter_core::learn::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use llmrouter_core::learn::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values};
 use llmrouter_core::learn::{F32s, fold};
+use llmrouter_core::model::all_finite;
 use llmrouter_core::rng::SplitMix64;
 use llmrouter_core::router::prepare;
-use llmrouter_core::{Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
+use llmrouter_core::{Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
 use serde::{Deserialize, Serialize};
 
 /// `hparam` of mfrouter.
@@ -132,7 +133,10 @@ impl ScorePredictor for Mf {
             || model.projection.0.len() != model.input_dim * d
             || model.classifier.0.len() != d
         {
-            return Err(Error::model(path, "corrupted: array sizes do not match the candidates and latent_dim"));
+            return Err(meta.damaged(path, "array sizes do not match the candidates and latent_dim"));
+        }
+        if !(all_finite(&model.model_vectors.0) && all_finite(&model.projection.0) && all_finite(&model.classifier.0)) {
+            return Err(meta.damaged(path, "a weight is not a finite number"));
         }
         Ok(Mf { model })
     }

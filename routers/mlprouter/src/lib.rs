@@ -20,9 +20,10 @@ use llmrouter_core::learn::nn::candle_core::{Device as CDevice, Tensor, Var};
 use llmrouter_core::learn::nn::candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use llmrouter_core::learn::nn::{SparseAdam, SparseLayer, err, leaf, leaf_grad, param, values, zeros};
 use llmrouter_core::learn::{F32s, fold};
+use llmrouter_core::model::all_finite;
 use llmrouter_core::rng::SplitMix64;
 use llmrouter_core::router::prepare;
-use llmrouter_core::{Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
+use llmrouter_core::{Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
 use serde::{Deserialize, Serialize};
 
 /// Hidden-layer activation.
@@ -176,7 +177,10 @@ impl ScorePredictor for Mlp {
             && model.layers.iter().all(|l| l.w.0.len() == l.inputs * l.outputs && l.b.0.len() == l.outputs)
             && model.layers.last().is_some_and(|l| l.outputs == meta.candidates.len());
         if !shapes_ok {
-            return Err(Error::model(path, "corrupted: layer shapes do not match the embedder and the candidates"));
+            return Err(meta.damaged(path, "layer shapes do not match the embedder and the candidates"));
+        }
+        if !model.layers.iter().all(|l| all_finite(&l.w.0) && all_finite(&l.b.0)) {
+            return Err(meta.damaged(path, "a layer holds a non-finite weight"));
         }
         Ok(Mlp { model })
     }

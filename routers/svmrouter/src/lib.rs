@@ -14,8 +14,9 @@ use std::path::Path;
 
 use llmrouter_core::embed::EmbedderSpec;
 use llmrouter_core::learn::linear::{self, Linear, Loss, sigmoid};
+use llmrouter_core::model::all_finite;
 use llmrouter_core::router::prepare;
-use llmrouter_core::{Error, Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
+use llmrouter_core::{Fit, FitTrainer, Fitted, MetaRouter, Progress, Result, ScorePredictor, ScoreRouter};
 use serde::{Deserialize, Serialize};
 
 /// `hparam` of svmrouter.
@@ -94,7 +95,14 @@ impl ScorePredictor for Svm {
 
     fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path, dim: usize) -> Result<Self> {
         if model.classifiers.len() != meta.candidates.len() || model.classifiers.iter().any(|c| c.svm.w.len() != dim) {
-            return Err(Error::model(path, "corrupted: classifier shapes do not match the candidates and embedder"));
+            return Err(meta.damaged(path, "classifier shapes do not match the candidates and embedder"));
+        }
+        if model
+            .classifiers
+            .iter()
+            .any(|c| !(all_finite(&c.svm.w) && c.svm.b.is_finite() && c.platt_a.is_finite() && c.platt_c.is_finite()))
+        {
+            return Err(meta.damaged(path, "a classifier holds a non-finite weight"));
         }
         Ok(Svm { model })
     }
