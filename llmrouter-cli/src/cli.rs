@@ -38,7 +38,8 @@ config file's folder.";
     llmrouter serve --router smallest_llm --config routers/smallest_llm/config.yaml --port 8000\n  \
     llmrouter chat --router smallest_llm --config routers/smallest_llm/config.yaml")]
 pub struct Cli {
-    /// Hide progress bars and informational messages (errors are still printed).
+    /// Hide progress and informational messages (errors are still printed). Off a terminal,
+    /// progress is a plain line every 5 s; LLMROUTER_PROGRESS_EVERY=SECONDS sets the interval.
     #[arg(long, global = true)]
     pub quiet: bool,
 

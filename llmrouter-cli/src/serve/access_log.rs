@@ -53,7 +53,7 @@ impl AccessLog {
                     eprintln!("access log: cannot start its writer thread; no access log");
                     AccessLog { sender: mpsc::sync_channel(0).0 }
                 },
-                |_| AccessLog { sender: sender },
+                |_| AccessLog { sender },
             )
     }
 
