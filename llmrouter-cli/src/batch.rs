@@ -145,9 +145,8 @@ fn prepare_output(path: &Path, queries: &[QueryInput], resume: bool, quiet: bool
             path.display()
         );
     }
-    let mut done = vec![false; queries.len()];
     if !path.exists() {
-        return Ok(done);
+        return Ok(vec![false; queries.len()]);
     }
     if !resume {
         bail!(
@@ -157,6 +156,43 @@ fn prepare_output(path: &Path, queries: &[QueryInput], resume: bool, quiet: bool
         );
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {} to resume", path.display()))?;
+    let Resumed { done, kept, failed, repeated, cut_off } = resumed(&text, queries, path)?;
+    let answered = done.iter().filter(|d| **d).count();
+    if kept != text {
+        output::file(path, kept.as_bytes())?;
+    }
+    let mut note = format!("resuming {}: {answered} of {} queries already answered", path.display(), queries.len());
+    if failed > 0 {
+        note.push_str(&format!("; retrying {failed} that failed"));
+    }
+    if repeated > 0 {
+        note.push_str(&format!("; dropped {repeated} repeated results"));
+    }
+    if cut_off {
+        note.push_str("; dropped the last line, cut off by the interruption");
+    }
+    output::info(quiet, &note);
+    Ok(done)
+}
+
+/// What a results file already holds, for `--resume`.
+#[derive(Debug)]
+struct Resumed {
+    /// Which queries it answers successfully.
+    done: Vec<bool>,
+    /// Its lines to keep: one success per answered query, in file order.
+    kept: String,
+    /// Lines of failed answers (dropped, to retry).
+    failed: usize,
+    /// Repeated successes (dropped).
+    repeated: usize,
+    /// Whether its last line was cut off by an interruption (dropped).
+    cut_off: bool,
+}
+
+/// Reads the text of results file `path` against the input's `queries`.
+fn resumed(text: &str, queries: &[QueryInput], path: &Path) -> Result<Resumed> {
+    let mut done = vec![false; queries.len()];
     let mut kept = String::with_capacity(text.len());
     let (mut failed, mut repeated, mut cut_off) = (0usize, 0usize, false);
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
@@ -208,22 +244,7 @@ fn prepare_output(path: &Path, queries: &[QueryInput], resume: bool, quiet: bool
             kept.push('\n');
         }
     }
-    let answered = done.iter().filter(|d| **d).count();
-    if kept != text {
-        output::file(path, kept.as_bytes())?;
-    }
-    let mut note = format!("resuming {}: {answered} of {} queries already answered", path.display(), queries.len());
-    if failed > 0 {
-        note.push_str(&format!("; retrying {failed} that failed"));
-    }
-    if repeated > 0 {
-        note.push_str(&format!("; dropped {repeated} repeated results"));
-    }
-    if cut_off {
-        note.push_str("; dropped the last line, cut off by the interruption");
-    }
-    output::info(quiet, &note);
-    Ok(done)
+    Ok(Resumed { done, kept, failed, repeated, cut_off })
 }
 
 /// Running totals of a batch.
@@ -299,5 +320,70 @@ impl Summary {
             text.push_str(&format!("\n  results: {}", path.display()));
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llmrouter_tests::mutate::{self, apply, apply_text, array_to_lines, edits};
+    use proptest::prelude::*;
+
+    fn queries() -> Vec<QueryInput> {
+        ["What is 2 + 2?", "Name a prime.", "Translate 'cat' to French.", "Is water wet?", "Sum 1..10."]
+            .into_iter()
+            .map(QueryInput::new)
+            .collect()
+    }
+
+    /// A results file as `infer --output` writes it: answers of every query but the last, one of
+    /// them failed and one repeated.
+    fn seed(queries: &[QueryInput]) -> serde_json::Value {
+        let line = |i: usize, success: bool| {
+            serde_json::json!({"index": i, "query": queries[i].query, "success": success,
+                "model_name": "gemma-2-9b-it", "response": if success { "4" } else { "" }})
+        };
+        serde_json::Value::Array(vec![line(0, true), line(1, false), line(2, true), line(2, true), line(3, true)])
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// Damaged results files: `--resume` never panics, and either refuses the file naming
+        /// it, or keeps exactly one successful line for each query it counts as answered, each
+        /// for that query (exactly-once), and nothing else.
+        #[test]
+        fn resume_reads_damaged_results_files((tree, text) in edits()) {
+            let (queries, path) = (queries(), Path::new("/runs/answers.jsonl"));
+            let mut doc = seed(&queries);
+            apply(&mut doc, &tree);
+            let mut body = array_to_lines(&doc);
+            apply_text(&mut body, &text);
+            match resumed(&body, &queries, path) {
+                Ok(r) => {
+                    let mut seen = vec![false; queries.len()];
+                    for line in r.kept.lines() {
+                        let v: serde_json::Value = serde_json::from_str(line).expect("a kept line is JSON");
+                        let i = v["index"].as_u64().expect("index") as usize;
+                        prop_assert_eq!(v["query"].as_str(), Some(queries[i].query.as_str()));
+                        prop_assert_eq!(v["success"].as_bool(), Some(true));
+                        prop_assert!(!seen[i], "index {} kept twice", i);
+                        seen[i] = true;
+                    }
+                    prop_assert_eq!(seen, r.done);
+                }
+                Err(e) => prop_assert!(e.to_string().contains("answers.jsonl"), "error without the file: {}", e),
+            }
+        }
+    }
+
+    #[test]
+    fn resume_keeps_one_success_per_query_and_retries_failures() {
+        let queries = queries();
+        let body = array_to_lines(&seed(&queries));
+        let r = resumed(&body, &queries, Path::new("a.jsonl")).expect("a valid results file");
+        assert_eq!(r.done, vec![true, false, true, true, false]);
+        assert_eq!((r.failed, r.repeated, r.cut_off), (1, 1, false));
+        assert_eq!(r.kept.lines().count(), 3);
     }
 }

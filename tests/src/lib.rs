@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod mutate;
 pub mod report;
 
 // Link every router crate so that its registration is in the registry.

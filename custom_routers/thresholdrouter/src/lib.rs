@@ -158,7 +158,7 @@ impl Router for ThresholdRouter {
         if !(16..=MAX_HASHED_DIM).contains(&(f.dim as usize))
             || mlp.inputs != f.dim as usize
             || mlp.hidden == 0
-            || mlp.w1.len() != mlp.inputs * mlp.hidden
+            || mlp.inputs.checked_mul(mlp.hidden) != Some(mlp.w1.len())
             || mlp.b1.len() != mlp.hidden
             || mlp.w2.len() != mlp.hidden
         {

@@ -17,5 +17,5 @@ pub mod queries;
 pub mod routing;
 
 pub use candidates::{Candidate, Candidates, parse_size_billions};
-pub use queries::read_queries;
+pub use queries::{queries_from_str, read_queries};
 pub use routing::{Cell, RoutingRow, RoutingTable};

@@ -10,6 +10,12 @@ use crate::query::QueryInput;
 /// one JSON string, a line). Objects keep their other fields (`id`, `embedding`, `task_name`, ...).
 pub fn read_queries(path: &Path) -> Result<Vec<QueryInput>> {
     let text = Error::read_text("read query file", path)?;
+    queries_from_str(&text, path)
+}
+
+/// Parses the text of a query file as [`read_queries`] does; `path` gives the format (by its
+/// extension) and names the file in errors.
+pub fn queries_from_str(text: &str, path: &Path) -> Result<Vec<QueryInput>> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let line_err = |line: usize, message: String| Error::DataLine { path: path.to_owned(), line, message };
     let from_value = |value: serde_json::Value| -> std::result::Result<QueryInput, String> {
@@ -25,7 +31,7 @@ pub fn read_queries(path: &Path) -> Result<Vec<QueryInput>> {
         "txt" | "" => text.lines().filter(|l| !l.trim().is_empty()).map(|l| QueryInput::new(l.trim_end())).collect(),
         "json" => {
             let value: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| line_err(e.line(), format!("invalid JSON: {e}")))?;
+                serde_json::from_str(text).map_err(|e| line_err(e.line(), format!("invalid JSON: {e}")))?;
             let serde_json::Value::Array(items) = value else {
                 return Err(Error::Data { path: path.to_owned(), message: "expected a JSON list of queries".into() });
             };

@@ -329,7 +329,7 @@ impl ScorePredictor for Knn {
         let rows = model.indptr.0.len().saturating_sub(1);
         let prior_ok = model.prior.as_ref().is_none_or(|p| {
             p.biases.len() == model.models
-                && p.weights.0.len() == model.models * dim
+                && model.models.checked_mul(dim) == Some(p.weights.0.len())
                 && all_finite(&p.biases)
                 && all_finite(&p.weights.0)
         });

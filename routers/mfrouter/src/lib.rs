@@ -129,8 +129,8 @@ impl ScorePredictor for Mf {
         let d = model.latent_dim;
         if d == 0
             || model.input_dim == 0
-            || model.model_vectors.0.len() != meta.candidates.len() * d
-            || model.projection.0.len() != model.input_dim * d
+            || meta.candidates.len().checked_mul(d) != Some(model.model_vectors.0.len())
+            || model.input_dim.checked_mul(d) != Some(model.projection.0.len())
             || model.classifier.0.len() != d
         {
             return Err(meta.damaged(path, "array sizes do not match the candidates and latent_dim"));

@@ -172,9 +172,12 @@ impl ScorePredictor for Mlp {
 
     fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path, dim: usize) -> Result<Self> {
         let shapes_ok = !model.layers.is_empty()
-            && model.layers[0].inputs <= dim
+            && (1..=dim).contains(&model.layers[0].inputs)
             && model.layers.windows(2).all(|w| w[0].outputs == w[1].inputs)
-            && model.layers.iter().all(|l| l.w.0.len() == l.inputs * l.outputs && l.b.0.len() == l.outputs)
+            && model
+                .layers
+                .iter()
+                .all(|l| l.inputs.checked_mul(l.outputs) == Some(l.w.0.len()) && l.b.0.len() == l.outputs)
             && model.layers.last().is_some_and(|l| l.outputs == meta.candidates.len());
         if !shapes_ok {
             return Err(meta.damaged(path, "layer shapes do not match the embedder and the candidates"));
