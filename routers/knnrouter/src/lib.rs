@@ -70,31 +70,63 @@ pub enum PriorKind {
     Linear,
 }
 
-/// A saved `linear` prior: one logistic regression per model.
+/// A saved `linear` prior: one logistic regression per model, stored over the embedding columns
+/// where some model's weight is not zero (a hashed embedding of a few thousand training queries
+/// uses a few thousand of its up to 4,194,304 buckets; the others weigh 0 in every model).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LinearPrior {
-    /// Row-major, models x embedding dimension.
+    /// Row-major, models x `columns` (models x embedding dimension when `columns` is absent, as
+    /// in files written before the columns were stored).
     weights: F32s,
     biases: Vec<f32>,
+    /// The embedding columns of `weights`, increasing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    columns: Option<Vec<u32>>,
 }
 
 impl LinearPrior {
     fn new(fits: Vec<Linear>) -> Self {
+        let dim = fits.first().map_or(0, |l| l.w.len());
+        let columns: Vec<u32> = (0..dim).filter(|&j| fits.iter().any(|l| l.w[j] != 0.0)).map(|j| j as u32).collect();
         LinearPrior {
             biases: fits.iter().map(|l| l.b).collect(),
-            weights: F32s(fits.into_iter().flat_map(|l| l.w).collect()),
+            weights: F32s(fits.iter().flat_map(|l| columns.iter().map(|&j| l.w[j as usize])).collect()),
+            columns: Some(columns),
         }
+    }
+
+    /// The width of each model's row of `weights`.
+    fn width(&self, dim: usize) -> usize {
+        self.columns.as_ref().map_or(dim, Vec::len)
+    }
+
+    /// Whether the arrays fit `models` models over an embedding of `dim` columns.
+    fn fits(&self, models: usize, dim: usize) -> bool {
+        let columns_ok = self
+            .columns
+            .as_ref()
+            .is_none_or(|c| c.windows(2).all(|w| w[0] < w[1]) && c.last().is_none_or(|&j| (j as usize) < dim));
+        columns_ok
+            && self.biases.len() == models
+            && models.checked_mul(self.width(dim)) == Some(self.weights.0.len())
+            && all_finite(&self.biases)
+            && all_finite(&self.weights.0)
     }
 
     /// Each model's predicted score for sparse `x`.
     fn predict(&self, x: &[(u32, f32)]) -> Vec<f32> {
-        let dim = self.weights.0.len() / self.biases.len().max(1);
+        let width = self.weights.0.len() / self.biases.len().max(1);
+        // `x` by the position of its columns in `weights` (a column no model weighs adds 0).
+        let x: Vec<(usize, f32)> = match &self.columns {
+            Some(columns) => x.iter().filter_map(|&(j, v)| columns.binary_search(&j).ok().map(|c| (c, v))).collect(),
+            None => x.iter().map(|&(j, v)| (j as usize, v)).collect(),
+        };
         self.biases
             .iter()
             .enumerate()
             .map(|(m, b)| {
-                let w = &self.weights.0[m * dim..(m + 1) * dim];
-                let z = b + x.iter().map(|&(j, v)| w[j as usize] * v).sum::<f32>();
+                let w = &self.weights.0[m * width..(m + 1) * width];
+                let z = b + x.iter().map(|&(c, v)| w[c] * v).sum::<f32>();
                 sigmoid(f64::from(z)) as f32
             })
             .collect()
@@ -327,12 +359,7 @@ impl ScorePredictor for Knn {
 
     fn from_model(model: SavedModel, meta: &MetaRouter, path: &Path, dim: usize) -> Result<Self> {
         let rows = model.indptr.0.len().saturating_sub(1);
-        let prior_ok = model.prior.as_ref().is_none_or(|p| {
-            p.biases.len() == model.models
-                && model.models.checked_mul(dim) == Some(p.weights.0.len())
-                && all_finite(&p.biases)
-                && all_finite(&p.weights.0)
-        });
+        let prior_ok = model.prior.as_ref().is_none_or(|p| p.fits(model.models, dim));
         let problem = if model.models != meta.candidates.len() {
             Some(format!("`models` is {}, but there are {} candidates", model.models, meta.candidates.len()))
         } else if model.scores.0.len() != rows * model.models {
