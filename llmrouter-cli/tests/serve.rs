@@ -639,6 +639,13 @@ fn metrics_count_requests_latency_tokens_and_refusals_and_never_show_a_key() {
     let answer =
         post(&server, r#"{"model": "gpt-9", "messages": [{"role": "user", "content": "hi"}]}"#, Some(CLIENT_KEY));
     assert_error(&answer, 404, "model_not_found");
+    let routed = post_to(
+        &server,
+        "/v1/route",
+        br#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#.to_vec(),
+        Some(CLIENT_KEY),
+    );
+    assert_eq!(routed.status, 200, "{}", routed.body);
     let (status, content_type, text) = scrape(Some(CLIENT_KEY));
     assert_eq!(status, 200, "{text}");
     let content_type = content_type.and_then(|v| v.to_str().ok().map(str::to_owned)).unwrap_or_default();
@@ -646,7 +653,9 @@ fn metrics_count_requests_latency_tokens_and_refusals_and_never_show_a_key() {
     for line in [
         r#"llmrouter_requests_total{router="smallest_llm",model="small",status="200"} 1"#,
         r#"llmrouter_requests_total{router="none",model="none",status="404"} 1"#,
-        "llmrouter_routing_latency_seconds_count 1",
+        r#"llmrouter_route_requests_total{router="smallest_llm",model="small",status="200"} 1"#,
+        // The chat request's decision and the route request's.
+        "llmrouter_routing_latency_seconds_count 2",
         "llmrouter_upstream_latency_seconds_count 1",
         "llmrouter_time_to_first_byte_seconds_count 1",
         r#"llmrouter_tokens_total{model="small",kind="prompt"} 10"#,

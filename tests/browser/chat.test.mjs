@@ -228,6 +228,9 @@ test("the chat page streams an answer and shows the model, the ranking and the l
     const requested = [];
     const problems = [];
     page.on("request", (r) => requested.push(r.url()));
+    // The bodies the page posts, by path, to check the text-routed-on choice it sends.
+    const posted = [];
+    page.on("request", (r) => { if (r.method() === "POST") posted.push({ path: new URL(r.url()).pathname, body: JSON.parse(r.postData() || "{}") }); });
     page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
     page.on("console", (m) => { if (m.type() === "error" && !/401/.test(m.text())) problems.push(`console: ${m.text()}`); });
 
@@ -305,6 +308,8 @@ test("the chat page streams an answer and shows the model, the ranking and the l
       model: fixed,
       rows: 0,
     });
+    // With a fixed model nothing is routed, so the text routed on cannot be chosen.
+    assert.equal(await page.$eval("#route-on", (e) => e.disabled), true, "route-on is disabled for a fixed model");
     // The conversation went upstream whole; the route call never reached it.
     assert.equal(upstream.requests.length, 2, JSON.stringify(upstream.requests.map((r) => r.request.model)));
     assert.deepEqual(upstream.requests[1].request.messages.map((m) => m.role), ["user", "assistant", "user"]);
@@ -323,6 +328,11 @@ test("the chat page streams an answer and shows the model, the ranking and the l
     // after the fallback, and marks it in the ranking.
     upstream.failing.add(candidates[answeredBy].model);
     await page.select("#model", "auto");
+    assert.equal(await page.$eval("#route-on", (e) => e.disabled), false, "route-on is enabled with auto");
+    // Routed on the whole conversation this time: the page asks for it on both calls, and the
+    // models never see the field.
+    await page.select("#route-on", "conversation");
+    const postedBefore = posted.length;
     await page.focus("#input");
     await page.keyboard.type(question);
     await page.keyboard.press("Enter");
@@ -333,6 +343,10 @@ test("the chat page streams an answer and shows the model, the ranking and the l
       first: turn.querySelector("tbody tr").dataset.model,
       marked: [...turn.querySelectorAll("tbody tr")].filter((r) => r.textContent.includes("answered")).map((r) => r.dataset.model),
     }));
+    const thirdPosts = posted.slice(postedBefore);
+    assert.deepEqual(thirdPosts.map((p) => [p.path, p.body.route_on]),
+      [["/v1/route", "conversation"], ["/v1/chat/completions", "conversation"]], JSON.stringify(thirdPosts));
+    assert.ok(upstream.requests.every((r) => !("route_on" in r.request)), "route_on reached a model");
     const fellBackTo = byApiId[upstream.requests[upstream.requests.length - 1].request.model];
     assert.notEqual(fellBackTo, answeredBy);
     assert.deepEqual(third, {

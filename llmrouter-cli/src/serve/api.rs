@@ -11,6 +11,10 @@
 //! the decision's `ranking`; `predicted_score` and `estimated_cost` (USD) are `null` where the
 //! router gives none (the baselines rank only their choice). A candidate key as `model` is
 //! answered with that candidate and `router: null`, as chat completions would call it.
+//!
+//! Both take one extension field: `route_on` (`"last_user"` or `"conversation"`) chooses, for
+//! this request, the text the router decides on (default: `serve.route_on`); it is removed from
+//! the body before the body is forwarded, so no model sees it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -95,11 +99,22 @@ pub struct Outcome {
     prompt: Option<String>,
 }
 
+/// The endpoints with request metrics of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/route`.
+    Route,
+    /// Any other path.
+    Other,
+}
+
 /// Counts a request and writes its access-log line once its response body is done (or dropped).
 struct Finish {
     state: Arc<AppState>,
-    /// A chat request (the only ones in the request metrics).
-    chat: bool,
+    /// Which of the counted endpoints it was, if any.
+    endpoint: Endpoint,
     method: String,
     path: String,
     arrived: Instant,
@@ -115,12 +130,16 @@ impl Drop for Finish {
         let streamed =
             o.stream_usage.as_ref().and_then(|u| *u.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let usage = o.usage.or(streamed);
-        if self.chat {
-            if let Some(took) = upstream {
-                metrics.upstream.observe(took);
+        match self.endpoint {
+            Endpoint::Chat => {
+                if let Some(took) = upstream {
+                    metrics.upstream.observe(took);
+                }
+                metrics.request(o.routed, o.model, self.status, usage);
+                metrics.in_flight(-1);
             }
-            metrics.request(o.routed, o.model, self.status, usage);
-            metrics.in_flight(-1);
+            Endpoint::Route => metrics.route_request(o.routed, o.model, self.status),
+            Endpoint::Other => {}
         }
         if !self.state.access_log {
             return;
@@ -297,18 +316,22 @@ async fn limit_concurrency(State(state): State<Arc<AppState>>, request: Request,
 /// tokens, and every request's access-log line.
 async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let arrived = Instant::now();
-    let chat = request.uri().path() == "/v1/chat/completions";
+    let endpoint = match request.uri().path() {
+        "/v1/chat/completions" => Endpoint::Chat,
+        "/v1/route" => Endpoint::Route,
+        _ => Endpoint::Other,
+    };
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
-    if chat {
+    if endpoint == Endpoint::Chat {
         state.metrics.in_flight(1);
     }
     let response = next.run(request).await;
     let status = response.status();
-    if chat && status.is_success() {
+    if endpoint == Endpoint::Chat && status.is_success() {
         state.metrics.ttfb.observe(arrived.elapsed());
     }
-    // On the chat path each of these statuses has one cause (a failed upstream is a 502).
+    // On the chat and route paths each of these statuses has one cause (a failed upstream is a 502).
     let reason = match status {
         StatusCode::TOO_MANY_REQUESTS => Some(Reason::RateLimit),
         StatusCode::SERVICE_UNAVAILABLE => Some(Reason::Overloaded),
@@ -317,12 +340,12 @@ async fn track(State(state): State<Arc<AppState>>, request: Request, next: Next)
         StatusCode::NOT_FOUND => Some(Reason::ModelNotFound),
         _ => None,
     };
-    if let Some(reason) = reason.filter(|_| chat) {
+    if let Some(reason) = reason.filter(|_| endpoint != Endpoint::Other) {
         state.metrics.reject(reason);
     }
     let outcome = response.extensions().get::<Outcome>().cloned().unwrap_or_default();
     let (parts, body) = response.into_parts();
-    let finish = Finish { state, chat, method, path, arrived, status: status.as_u16(), outcome };
+    let finish = Finish { state, endpoint, method, path, arrived, status: status.as_u16(), outcome };
     Response::from_parts(parts, Body::new(Held::new(body, finish)))
 }
 
@@ -373,6 +396,9 @@ struct ChatRequest {
     model: String,
     /// `stream`.
     stream: bool,
+    /// `route_on`, this request's choice of the text routed on (an llmrouter extension, taken
+    /// out of the body before it is forwarded); `None`: `serve.route_on`.
+    route_on: Option<RouteOn>,
 }
 
 /// Checks the fields the gateway reads; every other field passes through untouched. The error
@@ -383,8 +409,17 @@ fn parse_request(bytes: &[u8]) -> Result<ChatRequest, Response> {
         let code = if e.is_eof() { "the body ends too early" } else { "the body is not valid JSON" };
         error(StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_json", None, &format!("{code}: {e}"))
     })?;
-    let Value::Object(body) = value else {
+    let Value::Object(mut body) = value else {
         return Err(bad_request("body", "the body must be a JSON object"));
+    };
+    let route_on = match body.remove("route_on") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s == "last_user" => Some(RouteOn::LastUser),
+        Some(Value::String(s)) if s == "conversation" => Some(RouteOn::Conversation),
+        Some(other) => {
+            let message = format!("`route_on` must be \"last_user\" or \"conversation\", found {other}");
+            return Err(bad_request("route_on", &message));
+        }
     };
     let model = match body.get("model") {
         Some(Value::String(m)) if !m.trim().is_empty() => m.trim().to_owned(),
@@ -424,7 +459,7 @@ fn parse_request(bytes: &[u8]) -> Result<ChatRequest, Response> {
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(bad_request("stream", "`stream` must be true or false")),
     };
-    Ok(ChatRequest { body, model, stream })
+    Ok(ChatRequest { body, model, stream, route_on })
 }
 
 /// The text of one message: its string content, or the `text` of its parts.
@@ -483,7 +518,8 @@ async fn target<'a>(
 ) -> Result<Target<'a>, Response> {
     let routes = request.model == "auto" || request.model == state.router_name;
     outcome.routed = routes;
-    outcome.prompt = state.log_prompts.then(|| routed_text(&request.body, state.route_on)).flatten();
+    let route_on = request.route_on.unwrap_or(state.route_on);
+    outcome.prompt = state.log_prompts.then(|| routed_text(&request.body, route_on)).flatten();
     if !routes {
         let message = || {
             format!(
@@ -499,7 +535,7 @@ async fn target<'a>(
         outcome.model = state.candidates.index_of(&candidate.name);
         return Ok(Target::Named(candidate));
     }
-    let Some(text) = routed_text(&request.body, state.route_on).filter(|t| !t.trim().is_empty()) else {
+    let Some(text) = routed_text(&request.body, route_on).filter(|t| !t.trim().is_empty()) else {
         return Err(bad_request("messages", "`messages` has no user message with text to route on"));
     };
     let (decision, took) = route(state, text).await?;
@@ -556,6 +592,7 @@ async fn route_only(State(state): State<Arc<AppState>>, body: Result<Bytes, Byte
         }
         Err(response) => return response,
     };
+    outcome.model = state.candidates.index_of(model);
     let mut response = json_response(StatusCode::OK, &value);
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(model) {
@@ -605,12 +642,7 @@ fn route_answer(router: Option<&str>, model: &str, extras: &Map<String, Value>, 
 /// it never stalls the requests that share the worker. A panic in the router is a 500 either way.
 async fn route(state: &Arc<AppState>, text: String) -> Result<(RouteDecision, Duration), Response> {
     let router = state.router.get();
-    let decide = move || {
-        let started = Instant::now();
-        let decision =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| router.route_single(&QueryInput::new(text))));
-        (decision, started.elapsed())
-    };
+    let decide = move || decide(router.as_ref(), text);
     let (decision, took) = if state.route_us_average.load(Ordering::Relaxed) < INLINE_ROUTE_US {
         decide()
     } else {
@@ -631,8 +663,17 @@ async fn route(state: &Arc<AppState>, text: String) -> Result<(RouteDecision, Du
     let us = took.as_micros().min(u128::from(u32::MAX)) as u64;
     let average = state.route_us_average.load(Ordering::Relaxed);
     state.route_us_average.store(average - average / 8 + us / 8, Ordering::Relaxed);
-    match decision {
-        Ok(Ok(decision)) => Ok((decision, took)),
+    decision.map(|d| (d, took))
+}
+
+/// One decision of `router` on `text`, timed; a router error or panic is the 500 to answer.
+fn decide<R: llmrouter_core::Router + ?Sized>(router: &R, text: String) -> (Result<RouteDecision, Response>, Duration) {
+    let started = Instant::now();
+    let decision =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| router.route_single(&QueryInput::new(text))));
+    let took = started.elapsed();
+    let decision = match decision {
+        Ok(Ok(decision)) => Ok(decision),
         Ok(Err(e)) => {
             let message = format!("routing failed: {e}");
             Err(error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, &message))
@@ -640,7 +681,8 @@ async fn route(state: &Arc<AppState>, text: String) -> Result<(RouteDecision, Du
         Err(_) => {
             Err(error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "routing_failed", None, "the router panicked"))
         }
-    }
+    };
+    (decision, took)
 }
 
 /// Calls the models of `order` in turn until one answers; 502 naming each when none does.
@@ -727,6 +769,40 @@ fn redact_client_keys(text: &str, keys: &[String]) -> String {
 mod tests {
     use super::*;
 
+    /// A router that panics on one query and fails on another.
+    struct Faulty;
+
+    impl llmrouter_core::Router for Faulty {
+        fn from_meta(_: llmrouter_core::MetaRouter) -> llmrouter_core::Result<Self> {
+            Ok(Faulty)
+        }
+
+        fn route_single(&self, query: &QueryInput) -> llmrouter_core::Result<RouteDecision> {
+            match query.query.as_str() {
+                "panic" => panic!("a bug in the router"),
+                "fail" => Err(llmrouter_core::Error::router("faulty", "no decision for this")),
+                _ => Ok(RouteDecision::new("faulty", query, "small")),
+            }
+        }
+    }
+
+    #[test]
+    fn a_router_panic_or_error_is_a_500_in_openais_shape() {
+        let (ok, _) = decide(&Faulty, "hello".to_owned());
+        assert_eq!(ok.expect("a decision").model_name, "small");
+        for (text, message) in
+            [("panic", "the router panicked"), ("fail", "routing failed: faulty: no decision for this")]
+        {
+            let (answer, _) = decide(&Faulty, text.to_owned());
+            let response = answer.err().expect("an error response");
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR, "{text}");
+            let v: Value = serde_json::from_slice(&body_bytes(response)).expect("JSON error");
+            assert_eq!(v["error"]["message"], message, "{text}");
+            assert_eq!(v["error"]["code"], "routing_failed");
+            assert_eq!(v["error"]["type"], "server_error");
+        }
+    }
+
     fn param_of(body: &str) -> String {
         let response = parse_request(body.as_bytes()).err().expect("rejected");
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
@@ -773,6 +849,24 @@ mod tests {
             routed_text(&body, RouteOn::Conversation).as_deref(),
             Some("system: be brief\nuser: first\nassistant: ok\nuser: second")
         );
+    }
+
+    #[test]
+    fn a_request_may_choose_the_text_routed_on_and_the_choice_is_not_forwarded() {
+        let messages = r#""messages": [{"role": "user", "content": "hi"}]"#;
+        for (given, expected) in [
+            ("", None),
+            (r#""route_on": null,"#, None),
+            (r#""route_on": "conversation","#, Some(RouteOn::Conversation)),
+        ] {
+            let body = format!(r#"{{"model": "auto", {given} {messages}}}"#);
+            let request = parse_request(body.as_bytes()).ok().expect("accepted");
+            assert_eq!(request.route_on, expected, "{body}");
+            assert!(!request.body.contains_key("route_on"), "{body}: route_on would reach the model");
+        }
+        for bad in [r#""everything""#, "1", "true"] {
+            assert_eq!(param_of(&format!(r#"{{"model": "auto", "route_on": {bad}, {messages}}}"#)), "route_on");
+        }
     }
 
     #[test]

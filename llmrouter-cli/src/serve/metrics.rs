@@ -110,6 +110,12 @@ struct PerModel {
 /// A chat request's labels: routed, candidate position, status.
 type RequestKey = (bool, Option<usize>, u16);
 
+/// Adds one to `key`'s count.
+fn count(series: &Mutex<BTreeMap<RequestKey, u64>>, key: RequestKey) {
+    let mut counts = series.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    *counts.entry(key).or_insert(0) += 1;
+}
+
 /// Every series of `/metrics`.
 pub struct Metrics {
     router: String,
@@ -118,6 +124,8 @@ pub struct Metrics {
     per_model: Vec<PerModel>,
     /// Chat requests by (routed, candidate position, status).
     requests: Mutex<BTreeMap<RequestKey, u64>>,
+    /// `POST /v1/route` requests by (routed, candidate position, status).
+    route_requests: Mutex<BTreeMap<RequestKey, u64>>,
     /// Routing time of each routed request.
     pub routing: Histogram,
     /// From the first upstream attempt to the end of the answer (retries and fallbacks included).
@@ -138,6 +146,7 @@ impl Metrics {
             per_model: models.iter().map(|_| PerModel::default()).collect(),
             models,
             requests: Mutex::new(BTreeMap::new()),
+            route_requests: Mutex::new(BTreeMap::new()),
             routing: Histogram::new(ROUTING_BUCKETS),
             upstream: Histogram::new(CALL_BUCKETS),
             ttfb: Histogram::new(CALL_BUCKETS),
@@ -172,10 +181,7 @@ impl Metrics {
     /// Counts a finished chat request, and the tokens and cost of its answer.
     pub fn request(&self, routed: bool, model: Option<usize>, status: u16, usage: Option<Usage>) {
         let model = model.filter(|m| *m < self.models.len());
-        {
-            let mut requests = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            *requests.entry((routed, model, status)).or_insert(0) += 1;
-        }
+        count(&self.requests, (routed, model, status));
         if let (Some(m), Some(usage)) = (model, usage) {
             let per = &self.per_model[m];
             let (_, input_price, output_price) = self.models[m];
@@ -186,22 +192,35 @@ impl Metrics {
         }
     }
 
+    /// Counts a finished `POST /v1/route` request (`model`: the decision).
+    pub fn route_request(&self, routed: bool, model: Option<usize>, status: u16) {
+        count(&self.route_requests, (routed, model.filter(|m| *m < self.models.len()), status));
+    }
+
     /// The text of `/metrics`; `queued` is the concurrency limit's queue length now.
     pub fn render(&self, queued: usize) -> String {
         let mut out = String::with_capacity(8192);
         let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
         let router = label(&self.router);
         let model_name = |m: Option<usize>| m.map_or_else(|| "none".to_owned(), |m| label(&self.models[m].0));
-        out.push_str("# HELP llmrouter_requests_total Chat completion requests answered, by router (\"none\" for a named candidate), model and HTTP status.\n# TYPE llmrouter_requests_total counter\n");
-        {
-            let requests = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (name, help, series) in [
+            (
+                "llmrouter_requests_total",
+                "Chat completion requests answered, by router (\"none\" for a named candidate), model and HTTP status.",
+                &self.requests,
+            ),
+            (
+                "llmrouter_route_requests_total",
+                "POST /v1/route requests answered (decisions without a model call), by router (\"none\" for a named candidate), model decided and HTTP status.",
+                &self.route_requests,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let requests = series.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for ((routed, model, status), n) in requests.iter() {
                 let r = if *routed { router.as_str() } else { "none" };
-                let _ = writeln!(
-                    out,
-                    "llmrouter_requests_total{{router=\"{r}\",model=\"{}\",status=\"{status}\"}} {n}",
-                    model_name(*model)
-                );
+                let _ =
+                    writeln!(out, "{name}{{router=\"{r}\",model=\"{}\",status=\"{status}\"}} {n}", model_name(*model));
             }
         }
         self.routing.render(&mut out, "llmrouter_routing_latency_seconds", "Time the router took to decide.");
