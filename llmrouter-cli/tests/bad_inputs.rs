@@ -16,6 +16,10 @@
 //! - `unchanged`: files the command must leave byte for byte as they were.
 //!
 //! Every case also checks that nothing panicked. Add a case for every bug found.
+//!
+//! `LLMROUTER_BAD_INPUTS_BIN=/path/to/an/older/llmrouter cargo test -p llmrouter-cli --test
+//! bad_inputs` runs the catalogue through another binary (setup included), to see which cases an
+//! older build fails: each new case must fail on the build before its fix.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -65,6 +69,12 @@ impl Edit {
     }
 }
 
+/// The binary under test: this build's, or `LLMROUTER_BAD_INPUTS_BIN`.
+fn binary() -> PathBuf {
+    std::env::var_os("LLMROUTER_BAD_INPUTS_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_llmrouter")), PathBuf::from)
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repository root").to_path_buf()
 }
@@ -90,11 +100,8 @@ fn run_case(name: &str, folder: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&work);
     copy_dir(folder, &work);
     for step in &case.setup {
-        let out = Command::new(env!("CARGO_BIN_EXE_llmrouter"))
-            .args(step)
-            .current_dir(&work)
-            .output()
-            .map_err(|e| format!("running setup: {e}"))?;
+        let out =
+            Command::new(binary()).args(step).current_dir(&work).output().map_err(|e| format!("running setup: {e}"))?;
         if !out.status.success() {
             return Err(format!(
                 "setup `llmrouter {}` failed:\n{}",
@@ -110,7 +117,7 @@ fn run_case(name: &str, folder: &Path) -> Result<(), String> {
         case.unchanged.iter().map(|f| (f.clone(), std::fs::read(work.join(f)).unwrap_or_default())).collect();
     let root = repo_root();
     let args: Vec<String> = case.args.iter().map(|a| a.replace("{repo}", &root.display().to_string())).collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_llmrouter"))
+    let out = Command::new(binary())
         .args(&args)
         .current_dir(&work)
         .envs(&case.env)
@@ -173,6 +180,14 @@ fn every_bad_input_of_the_catalogue_is_refused_or_flagged() {
     assert!(!names.is_empty(), "no cases in {}", dir.display());
     let failures: Vec<String> =
         names.iter().filter_map(|name| run_case(name, &dir.join(name)).err().map(|e| format!("{name}: {e}"))).collect();
-    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), names.len(), failures.join("\n\n"));
+    let failed: Vec<&str> = failures.iter().filter_map(|f| f.split(':').next()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed ({}):\n\n{}",
+        failures.len(),
+        names.len(),
+        failed.join(", "),
+        failures.join("\n\n")
+    );
     eprintln!("{} bad-input cases held", names.len());
 }
