@@ -87,7 +87,7 @@ fn check_table(table: &RoutingTable) -> Result<(), TestCaseError> {
     prop_assert!(table.models.windows(2).all(|w| w[0] < w[1]), "models sorted and unique: {:?}", table.models);
     for row in &table.rows {
         prop_assert_eq!(row.cells.len(), table.models.len());
-        prop_assert!(!row.query.is_empty() || row.id.is_some(), "a row with neither query nor id");
+        prop_assert!(!row.query.trim().is_empty(), "an empty query was accepted: {:?}", row);
         if let Some(b) = row.best {
             prop_assert!(b < table.models.len(), "best {} of {} models", b, table.models.len());
         }

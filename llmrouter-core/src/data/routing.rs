@@ -183,6 +183,12 @@ impl RoutingTable {
                 Some(_) => {}
             }
             check_keys(obj, this).map_err(&line_err)?;
+            if obj.get("query").and_then(serde_json::Value::as_str).is_some_and(|q| q.trim().is_empty()) {
+                return Err(line_err(
+                    "`query` is empty: each row needs the text of the query it measures (the routers learn from it)"
+                        .into(),
+                ));
+            }
             let field_err = |e: serde_json::Error| line_err(format!("{} layout: {e}", this.name()));
             match this {
                 Layout::Wide => {
@@ -465,6 +471,15 @@ mod tests {
         for w in words {
             assert!(err.contains(w), "`{w}` in: {err}");
         }
+    }
+
+    #[test]
+    fn an_empty_query_is_refused_in_every_layout() {
+        // Even with an id: a router learns from the text, and an empty one teaches it nothing.
+        refused(r#"{"query": "", "best_llm": "a", "performance": 1}"#, &["r.jsonl:1:", "`query` is empty"]);
+        refused(r#"{"id": 3, "query": " \n", "scores": {"a": 1}}"#, &["r.jsonl:1:", "`query` is empty"]);
+        refused(r#"{"query": "", "model_name": "a", "performance": 1}"#, &["r.jsonl:1:", "`query` is empty"]);
+        table("{\"query\": \"q\", \"best_llm\": \"a\"}\n\n").expect("a blank line is skipped");
     }
 
     #[test]
