@@ -16,6 +16,7 @@ pub fn run(args: &ListArgs) -> Result<()> {
                 .map(|r| {
                     let mut item = serde_json::json!({
                         "name": r.name,
+                        "aliases": r.aliases,
                         "summary": r.summary,
                         "trainable": r.train.is_some(),
                         "package": r.package,
@@ -47,7 +48,12 @@ pub fn run(args: &ListArgs) -> Result<()> {
                 for r in routers {
                     let trains = if r.train.is_some() { "yes" } else { "no" };
                     let origin = origin_of(r.name);
-                    out.push_str(&format!("{:width$}  {trains:6}  {origin:owidth$}  {}\n", r.name, r.summary));
+                    out.push_str(&format!(
+                        "{:width$}  {trains:6}  {origin:owidth$}  {}{}\n",
+                        r.name,
+                        r.summary,
+                        also(r)
+                    ));
                     if args.long {
                         for line in r.docs.lines() {
                             out.push_str(&format!("    {line}\n").replace("    \n", "\n"));
@@ -84,9 +90,14 @@ fn markdown_table(routers: &[&RouterRegistration]) -> String {
     let mut out = String::from("| name | trains | what it does |\n|---|---|---|\n");
     for r in sorted {
         let trains = if r.train.is_some() { "yes" } else { "no" };
-        out.push_str(&format!("| `{}` | {trains} | {} |\n", r.name, cell(r.summary)));
+        out.push_str(&format!("| `{}` | {trains} | {}{} |\n", r.name, cell(r.summary), also(r)));
     }
     out
+}
+
+/// The router's other names, as a suffix of its summary (` (also: dcrouter)`), or nothing.
+fn also(r: &RouterRegistration) -> String {
+    if r.aliases.is_empty() { String::new() } else { format!(" (also: {})", r.aliases.join(", ")) }
 }
 
 /// `text` as one Markdown table cell: `|` escaped, line breaks as spaces.

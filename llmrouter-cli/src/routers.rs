@@ -21,6 +21,8 @@ use mfrouter as _;
 use mlprouter as _;
 #[cfg(feature = "randomrouter")]
 use randomrouter as _;
+#[cfg(feature = "routerdc")]
+use routerdc as _;
 #[cfg(feature = "smallest_llm")]
 use smallest_llm as _;
 #[cfg(feature = "svmrouter")]
@@ -38,6 +40,7 @@ pub const DISCOVERED: &[Discovered] = &[
     Discovered { name: "mfrouter", origin: Origin::BuiltIn, path: "routers/mfrouter", compiled: cfg!(feature = "mfrouter") },
     Discovered { name: "mlprouter", origin: Origin::BuiltIn, path: "routers/mlprouter", compiled: cfg!(feature = "mlprouter") },
     Discovered { name: "randomrouter", origin: Origin::Custom, path: "custom_routers/randomrouter", compiled: cfg!(feature = "randomrouter") },
+    Discovered { name: "routerdc", origin: Origin::BuiltIn, path: "routers/routerdc", compiled: cfg!(feature = "routerdc") },
     Discovered { name: "smallest_llm", origin: Origin::BuiltIn, path: "routers/smallest_llm", compiled: cfg!(feature = "smallest_llm") },
     Discovered { name: "svmrouter", origin: Origin::BuiltIn, path: "routers/svmrouter", compiled: cfg!(feature = "svmrouter") },
     Discovered { name: "thresholdrouter", origin: Origin::Custom, path: "custom_routers/thresholdrouter", compiled: cfg!(feature = "thresholdrouter") },

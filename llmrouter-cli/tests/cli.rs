@@ -179,6 +179,39 @@ fn train_then_infer_threshold_router() {
 }
 
 #[test]
+fn llmrouters_other_name_dcrouter_trains_and_routes_as_routerdc() {
+    let dir = temp_dir("dcrouter");
+    let text = std::fs::read_to_string(root().join("routers/routerdc/config.yaml")).expect("config");
+    let model = dir.join("{router}.json").display().to_string();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, text.replace("saved_models/routerdc/routerdc.json", &model)).expect("write");
+    let config = config.to_str().expect("utf8");
+    let o = llmrouter(&["train", "--router", "dcrouter", "--config", config]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The commands work under the router's own name: `{router}` is `routerdc`.
+    assert!(stdout(&o).starts_with("trained routerdc in"), "{}", stdout(&o));
+    assert!(dir.join("routerdc.json").is_file() && !dir.join("dcrouter.json").exists());
+    for name in ["dcrouter", "routerdc"] {
+        let o = llmrouter(&[
+            "infer",
+            "--router",
+            name,
+            "--config",
+            config,
+            "--query",
+            "Prove that 2 is prime",
+            "--route-only",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let d: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        assert!(candidates().contains(&d["model_name"].as_str().expect("model_name").to_owned()), "{d}");
+        assert_eq!(d["predicted_scores"].as_object().expect("predicted_scores").len(), candidates().len(), "{d}");
+    }
+    let list = stdout(&llmrouter(&["list-routers"]));
+    assert!(list.lines().any(|l| l.starts_with("routerdc ") && l.ends_with("(also: dcrouter)")), "{list}");
+}
+
+#[test]
 fn infer_before_training_says_how_to_train() {
     let dir = temp_dir("untrained");
     let config = threshold_config(&dir, |t| t);

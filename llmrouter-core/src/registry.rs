@@ -21,6 +21,9 @@ pub type TrainFn = fn(MetaRouter, Device) -> Result<Box<dyn Trainer>>;
 pub struct RouterRegistration {
     /// The router name: lower case, equal to the crate's package name and Cargo feature.
     pub name: &'static str,
+    /// Other names [`find`] accepts for it (LLMRouter's names, say `dcrouter` for `routerdc`);
+    /// commands then work under [`RouterRegistration::name`] (model paths, reports).
+    pub aliases: &'static [&'static str],
     /// One line shown by `llmrouter list-routers`.
     pub summary: &'static str,
     /// Longer documentation (the crate's README), shown by `list-routers --long`.
@@ -48,6 +51,7 @@ inventory::collect!(RouterRegistration);
 ///     name: "my_router",                     // the folder, package and feature name
 ///     summary: "One line for list-routers",
 ///     docs: include_str!("../README.md"),
+///     aliases: ["my_old_name"],              // optional; other names `find` accepts
 ///     trainer: MyTrainer,                    // optional; must implement llmrouter_core::Trainer
 /// }
 /// ```
@@ -61,12 +65,14 @@ macro_rules! register_router {
         name: $name:literal,
         summary: $summary:expr,
         docs: $docs:expr
+        $(, aliases: [$($alias:literal),* $(,)?])?
         $(, trainer: $trainer:ty)?
         $(,)?
     ) => {
         $crate::__private::inventory::submit! {
             $crate::registry::RouterRegistration {
                 name: $name,
+                aliases: &[$($($alias),*)?],
                 summary: $summary,
                 docs: $docs,
                 package: env!("CARGO_PKG_NAME"),
@@ -129,9 +135,15 @@ pub fn all() -> Result<&'static [&'static RouterRegistration]> {
     let built = REGISTRY.get_or_init(|| {
         let mut list: Vec<&'static RouterRegistration> = inventory::iter::<RouterRegistration>.into_iter().collect();
         list.sort_by(|a, b| a.name.cmp(b.name).then(a.package.cmp(b.package)));
-        for pair in list.windows(2) {
-            if pair[0].name == pair[1].name {
-                return Err((pair[0].name.to_owned(), pair[0].package.to_owned(), pair[1].package.to_owned()));
+        // Every name and alias, with its package: one name may not stand for two routers.
+        let mut taken: Vec<(&str, &str)> = list
+            .iter()
+            .flat_map(|r| std::iter::once(r.name).chain(r.aliases.iter().copied()).map(|n| (n, r.package)))
+            .collect();
+        taken.sort_unstable();
+        for pair in taken.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                return Err((pair[0].0.to_owned(), pair[0].1.to_owned(), pair[1].1.to_owned()));
             }
         }
         Ok(list)
@@ -157,7 +169,7 @@ pub fn names() -> Result<Vec<&'static str>> {
 /// The router called `name`, or [`Error::UnknownRouter`] with the closest names and the full list.
 pub fn find(name: &str) -> Result<&'static RouterRegistration> {
     let list = all()?;
-    if let Some(found) = list.iter().find(|r| r.name == name) {
+    if let Some(found) = list.iter().find(|r| r.name == name || r.aliases.contains(&name)) {
         return Ok(found);
     }
     let available: Vec<String> = list.iter().map(|r| r.name.to_owned()).collect();

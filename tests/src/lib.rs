@@ -15,6 +15,7 @@ use hybrid_llm as _;
 use knnrouter as _;
 use mfrouter as _;
 use mlprouter as _;
+use routerdc as _;
 use svmrouter as _;
 
 /// The repository root.
